@@ -1,0 +1,105 @@
+"""Rotor detection under PBC: whole molecules, orientation atoms, and loud failures."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from rotorlab import materials
+from rotorlab.materials.catalog import BH4, PS4, P2S6
+from rotorlab.topology import TopologyError, detect
+
+
+def _bh4_box(a=8.0, shift=(0, 0, 0), cell=None):
+    """One BH4 (tetrahedral, B-H 1.22 Å) straddling the corner of a cubic box, plus 1 Li."""
+    d = 1.22 / np.sqrt(3)
+    h = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) * d
+    pos = np.vstack([[0, 0, 0], h, [a / 2, a / 2, a / 2]]) + np.asarray(shift)
+    atoms = Atoms("BH4Li", positions=pos, cell=[a, a, a] if cell is None else cell, pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+def test_rotor_made_whole_across_boundary():
+    atoms = _bh4_box()
+    top = detect(atoms, units=[BH4], mobile="Li")
+    assert top.n_rotors == 1 and list(top.mobile) == [5]
+    ref = top.reference
+    np.testing.assert_allclose(np.linalg.norm(ref[1:] - ref[0], axis=1), 1.22, atol=1e-12)
+    # COM at the B (symmetric tetrahedron), inside the cell
+    np.testing.assert_allclose(top.reference_com[0] % 8.0, 0.0, atol=1e-9)
+    whole = top.whole_positions(atoms.positions, atoms.cell.array)
+    np.testing.assert_allclose(np.linalg.norm(whole[1:5] - whole[0], axis=1), 1.22, atol=1e-12)
+    i, j = top.orientation_atoms[0]
+    assert atoms[i].symbol == "B" and atoms[j].symbol == "H"
+
+
+def test_triclinic_cell_whole():
+    atoms = _bh4_box(cell=[[7, 0, 0], [3.0, 6.5, 0], [1.5, 2.0, 6.0]])
+    assert atoms.positions[1:5].max() > 5  # the rotor really straddles the boundary
+    top = detect(atoms, units=[BH4], mobile="Li")
+    np.testing.assert_allclose(np.linalg.norm(top.reference[1:] - top.reference[0], axis=1), 1.22,
+                               atol=1e-12)
+
+
+def test_missing_hydrogen_named():
+    atoms = _bh4_box()
+    del atoms[4]
+    with pytest.raises(TopologyError, match=r"fragment BH3 matches no unit.*B0, H1, H2, H3"):
+        detect(atoms, units=[BH4], mobile="Li")
+
+
+def test_stray_hydrogen_named():
+    atoms = _bh4_box()
+    atoms.append("H")
+    atoms.positions[-1] = [2.0, 2.0, 6.0]
+    with pytest.raises(TopologyError, match=r"fragment H matches no unit.*H6"):
+        detect(atoms, units=[BH4], mobile="Li")
+
+
+def test_two_merged_anions():
+    a = _bh4_box(a=10)
+    b = _bh4_box(a=10, shift=(1.6, 0, 0))
+    merged = a + b[:5]
+    with pytest.raises(TopologyError, match="B2H8"):
+        detect(merged, units=[BH4], mobile="Li")
+
+
+def test_p_without_four_s():
+    atoms = materials.get("Li3PS4", (1, 1, 1))
+    s = [i for i, x in enumerate(atoms.get_chemical_symbols()) if x == "S"][0]
+    del atoms[s]
+    with pytest.raises(TopologyError, match=r"fragment PS3 matches no unit"):
+        detect(atoms)
+
+
+def test_mobile_species_absent():
+    atoms = _bh4_box()
+    with pytest.raises(TopologyError, match="mobile species 'Na'"):
+        detect(atoms, units=[BH4], mobile="Na")
+
+
+def test_framework_unit_selectable_as_rotor():
+    atoms = materials.get("Na3OBH4", (2, 2, 2))
+    top = detect(atoms)
+    assert top.rotor_kinds == ["BH4"] and len(top.framework["O"]) == 8
+    top2 = detect(atoms, rotors=["BH4", "O"])
+    assert sorted(set(top2.rotor_kind)) == ["BH4", "O"] and top2.n_rotors == 16
+    with pytest.raises(ValueError, match="not present"):
+        top.rotor_mask(["PS4"])
+
+
+def test_unknown_rotor_unit():
+    with pytest.raises(TopologyError, match="unknown rotor unit"):
+        detect(materials.get("LiBH4"), rotors=["PS4x"])
+
+
+def test_b10h10_apical_axis():
+    atoms = materials.get("Na2B10H10", (1, 1, 1))
+    top = detect(atoms)
+    pos = top.whole_positions(atoms.positions, atoms.cell.array)
+    i, j = top.orientation_atoms.T
+    d = np.linalg.norm(pos[j] - pos[i], axis=1)
+    # apical B–B distance of a B10 bicapped square antiprism (~3.7–3.8 Å), all along c here
+    assert np.all((d > 3.5) & (d < 4.0))
+    axis = (pos[j] - pos[i]) / d[:, None]
+    np.testing.assert_allclose(np.abs(axis[:, 2]), 1.0, atol=0.02)
