@@ -1,0 +1,201 @@
+"""Access helpers for trajectory Datasets (DESIGN §3), chunk by chunk over ``frame``.
+
+Nothing here loads a whole variable unless asked: every reader slices the (possibly
+dask-backed) Dataset with ``isel`` and materialises only the requested block, so a store
+larger than memory can be analysed with bounded peak memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import xarray as xr
+
+#: Default memory budget (bytes) for one block of data materialised by an analysis.
+DEFAULT_MEMORY = 256 * 2**20
+
+T_CONSTRAINED_MODES = frozenset({"TC", "RTC", "RTVC", "RVC", "TVC", "RIGID_T"})
+
+
+def _require(ds: xr.Dataset, names: Sequence[str], what: str) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise ValueError(
+            f"{what} needs variable(s) {missing} in the trajectory, but the dataset only has "
+            f"{sorted(map(str, ds.data_vars))}"
+        )
+
+
+def n_frames(ds: xr.Dataset) -> int:
+    return int(ds.sizes["frame"])
+
+
+def frame_times_ps(ds: xr.Dataset) -> np.ndarray:
+    """Frame times in ps, shape (n_frames,)."""
+    if "time" in ds.coords or "time" in ds.variables:
+        t = np.asarray(ds["time"].values, dtype=float)
+        units = str(ds["time"].attrs.get("units", "ps")).strip().lower()
+        if units in ("fs", "femtosecond", "femtoseconds"):
+            t = t / 1000.0
+        return t
+    if "timestep" in ds.attrs:
+        return np.arange(n_frames(ds)) * float(ds.attrs["timestep"]) / 1000.0
+    raise ValueError("dataset has neither a 'time' coordinate nor a 'timestep' attribute")
+
+
+def frame_dt_ps(ds: xr.Dataset) -> float:
+    """Uniform spacing between frames in ps (raises if frames are not evenly spaced)."""
+    t = frame_times_ps(ds)
+    if t.size < 2:
+        raise ValueError("need at least 2 frames to define a frame spacing")
+    d = np.diff(t)
+    dt = float(np.median(d))
+    if dt <= 0 or np.max(np.abs(d - dt)) > 1e-6 * max(dt, 1e-12) + 1e-9:
+        raise ValueError("frames are not evenly spaced in time; correlation analyses need a uniform grid")
+    return dt
+
+
+def frame_chunks(ds: xr.Dataset, bytes_per_frame: float, memory: float = DEFAULT_MEMORY,
+                 start: int = 0, stop: int | None = None) -> Iterator[slice]:
+    """Yield ``slice`` objects over ``frame`` so one block fits in ``memory`` bytes.
+
+    Aligns to the dask chunking of ``positions`` when the Dataset is chunked.
+    """
+    nf = n_frames(ds) if stop is None else stop
+    per = max(1, int(memory // max(bytes_per_frame, 1.0)))
+    chunks = None
+    if "positions" in ds and ds["positions"].chunks is not None:
+        chunks = ds["positions"].chunks[ds["positions"].dims.index("frame")]
+    if chunks:
+        c0 = int(chunks[0])
+        if per >= c0:
+            per = (per // c0) * c0
+    for a in range(start, nf, per):
+        yield slice(a, min(a + per, nf))
+
+
+def cells(ds: xr.Dataset, frames: slice | None = None) -> np.ndarray:
+    """Row lattice vectors in Å, shape (n, 3, 3) for the frames in ``frames``."""
+    _require(ds, ["cell"], "this analysis")
+    c = ds["cell"]
+    nsel = n_frames(ds) if frames is None else len(range(*frames.indices(n_frames(ds))))
+    if "frame" in c.dims:
+        if frames is not None:
+            c = c.isel(frame=frames)
+        arr = np.asarray(c.values, dtype=float)
+    else:
+        arr = np.broadcast_to(np.asarray(c.values, dtype=float), (nsel, 3, 3)).copy()
+    if arr.shape[1:] != (3, 3):
+        raise ValueError(f"cell must be (frame, 3, 3), got {arr.shape}")
+    return arr
+
+
+def volumes(ds: xr.Dataset) -> np.ndarray:
+    """Cell volumes (Å³) per frame."""
+    return np.abs(np.linalg.det(cells(ds)))
+
+
+def species(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["species"].values).astype(str)
+
+
+def masses(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["mass"].values, dtype=float)
+
+
+def select_species(ds: xr.Dataset, sp: str | Sequence[str] | None) -> np.ndarray:
+    """Indices of atoms with species in ``sp`` (``None`` → all). Raises if none match."""
+    spec = species(ds)
+    if sp is None:
+        return np.arange(spec.size)
+    wanted = [sp] if isinstance(sp, str) else list(sp)
+    idx = np.flatnonzero(np.isin(spec, wanted))
+    if idx.size == 0:
+        raise ValueError(
+            f"species {wanted} not present in the trajectory (species present: "
+            f"{sorted(set(spec.tolist()))})"
+        )
+    return idx
+
+
+def mobile_indices(ds: xr.Dataset, species_: str | None = None) -> np.ndarray:
+    sp = species_ or ds.attrs.get("mobile_species")
+    if sp is None:
+        raise ValueError("no mobile species given and dataset has no 'mobile_species' attribute")
+    return select_species(ds, sp)
+
+
+def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None = None) -> np.ndarray:
+    """Materialise ``ds[var]`` for a frame slice (and atom subset) as float64 (n, na, 3)."""
+    da = ds[var].isel(frame=frames)
+    if atoms is not None:
+        # contiguous ranges select cheaply; fancy indexing otherwise
+        if atoms.size and np.all(np.diff(atoms) == 1):
+            da = da.isel(atom=slice(int(atoms[0]), int(atoms[-1]) + 1))
+        else:
+            da = da.isel(atom=atoms)
+    return np.asarray(da.values, dtype=np.float64)
+
+
+def read_series(ds: xr.Dataset, var: str, atoms: np.ndarray, memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """Full time series of ``var`` for a few atoms, shape (n_frames, len(atoms), 3).
+
+    Reads frame block by frame block (bounded by ``memory``), so only the output is resident.
+    """
+    _require(ds, [var], f"reading '{var}'")
+    nf = n_frames(ds)
+    out = np.empty((nf, atoms.size, 3))
+    natom_read = atoms.size
+    for fs in frame_chunks(ds, natom_read * 3 * 8 * 2, memory):
+        out[fs] = read_block(ds, var, fs, atoms)
+    return out
+
+
+def atom_batches(n_atoms_sel: int, n_frames_: int, memory: float, copies: int = 6) -> list[slice]:
+    """Split a selection of atoms so (n_frames, batch, 3) float64 × ``copies`` fits ``memory``."""
+    per_atom = n_frames_ * 3 * 8 * copies
+    b = max(1, int(memory // max(per_atom, 1)))
+    return [slice(a, min(a + b, n_atoms_sel)) for a in range(0, n_atoms_sel, b)]
+
+
+def system_com(ds: xr.Dataset, memory: float = DEFAULT_MEMORY) -> np.ndarray:
+    """Mass-weighted centre of mass of all atoms per frame from unwrapped positions, (n_frames, 3) Å."""
+    _require(ds, ["positions"], "centre-of-mass drift removal")
+    m = masses(ds)
+    M = m.sum()
+    nat = m.size
+    out = np.empty((n_frames(ds), 3))
+    for fs in frame_chunks(ds, nat * 3 * 8 * 2, memory):
+        x = read_block(ds, "positions", fs)
+        out[fs] = np.einsum("fai,a->fi", x, m) / M
+    return out
+
+
+def drift_mode(ds: xr.Dataset) -> str:
+    """'com' for UC/RC (remove system COM), 'none' for translation-constrained modes."""
+    mode = str(ds.attrs.get("constraint_mode", "UC")).upper()
+    return "none" if mode in T_CONSTRAINED_MODES else "com"
+
+
+def temperature_K(ds: xr.Dataset) -> float:
+    """Target temperature attr if present, else the mean of the ``temperature`` variable."""
+    if "target_temperature" in ds.attrs:
+        return float(ds.attrs["target_temperature"])
+    if "temperature" in ds:
+        return float(np.asarray(ds["temperature"].values).mean())
+    raise ValueError("dataset has neither a 'target_temperature' attribute nor a 'temperature' variable")
+
+
+def min_image(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Minimum-image (fractional rounding) of difference vectors d (..., 3) for cell(s) (..., 3, 3)."""
+    inv = np.linalg.inv(cell)
+    f = np.einsum("...i,...ij->...j", d, inv)
+    f -= np.round(f)
+    return np.einsum("...i,...ij->...j", f, cell)
+
+
+def with_units(da: xr.DataArray, units: str, **attrs) -> xr.DataArray:
+    da.attrs["units"] = units
+    da.attrs.update(attrs)
+    return da

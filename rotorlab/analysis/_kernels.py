@@ -1,0 +1,394 @@
+"""Pure array kernels for the analysis suite (NumPy FFT and numba).
+
+Kernels never import the user API.  Numba kernels are decorated with ``cache=True`` and
+compile lazily on their first call (nothing is compiled at import time).  Every numba kernel
+has a plain-NumPy reference in ``tests/test_analysis_kernels.py``.
+
+Array conventions: ``T`` frames, ``N`` particles, Cartesian ``3``; cells are row lattice
+vectors (``cell[k]`` is the k-th lattice vector) in Å.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# ---------------------------------------------------------------------------------------
+# FFT correlation kernels (all time origins)
+# ---------------------------------------------------------------------------------------
+
+
+def _next_fast_len(n: int) -> int:
+    try:
+        from scipy.fft import next_fast_len
+
+        return int(next_fast_len(n, real=True))
+    except Exception:  # pragma: no cover - scipy is a hard dependency
+        return 1 << int(np.ceil(np.log2(n)))
+
+
+def autocorr_fft(x: np.ndarray) -> np.ndarray:
+    """All-origin autocorrelation along axis 0, summed over the last axis.
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, N, C)
+        Time series of ``N`` particles with ``C`` components (e.g. velocity xyz).
+
+    Returns
+    -------
+    ndarray, shape (T, N)
+        ``c[m, n] = 1/(T-m) Σ_k Σ_c x[k, n, c] x[k+m, n, c]`` for lags ``m = 0 … T-1``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    T = x.shape[0]
+    nfft = _next_fast_len(2 * T)
+    f = np.fft.rfft(x, n=nfft, axis=0)
+    p = (f.real**2 + f.imag**2).sum(axis=-1)
+    c = np.fft.irfft(p, n=nfft, axis=0)[:T]
+    c /= (T - np.arange(T))[:, None]
+    return c
+
+
+def msd_fft(x: np.ndarray) -> np.ndarray:
+    """Per-particle mean squared displacement over all time origins (FFT algorithm).
+
+    Uses ``MSD(m) = S1(m) - 2 S2(m)`` with the square-sum recursion for ``S1`` and an FFT
+    autocorrelation for ``S2`` (Calandrini et al., Collection SFN 12, 201 (2011)), O(T log T).
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, N, 3)
+        Unwrapped positions (Å).
+
+    Returns
+    -------
+    ndarray, shape (T, N)
+        MSD (Å²) at lag ``m`` frames, ``msd[0] = 0``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    T = x.shape[0]
+    # subtracting the per-particle mean leaves displacements unchanged and improves precision
+    x = x - x.mean(axis=0, keepdims=True)
+    D = (x**2).sum(axis=-1)  # (T, N)
+    S2 = autocorr_fft(x)
+    Q0 = 2.0 * D.sum(axis=0)
+    c = np.cumsum(D + D[::-1], axis=0)
+    Q = np.empty_like(D)
+    Q[0] = Q0
+    Q[1:] = Q0[None, :] - c[:-1]
+    S1 = Q / (T - np.arange(T))[:, None]
+    msd = S1 - 2.0 * S2
+    msd[0] = 0.0
+    np.maximum(msd, 0.0, out=msd)
+    return msd
+
+
+def msd_direct(x: np.ndarray) -> np.ndarray:
+    """Reference O(T²) all-origin MSD, shape (T, N) — for tests and tiny inputs."""
+    x = np.asarray(x, dtype=np.float64)
+    T = x.shape[0]
+    out = np.zeros((T, x.shape[1]))
+    for m in range(1, T):
+        d = x[m:] - x[:-m]
+        out[m] = (d**2).sum(axis=-1).mean(axis=0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# numba kernels
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True, fastmath=False)
+def rdf_hist(pos_a, pos_b, cells, inv_cells, r_max, nbins, same, orthogonal, weights):
+    """Weighted pair-distance histogram under the minimum image, triclinic safe.
+
+    Parameters
+    ----------
+    pos_a : float64 (T, NA, 3) ; pos_b : float64 (T, NB, 3)
+        Cartesian positions (Å); need not be wrapped.
+    cells, inv_cells : float64 (T, 3, 3)
+        Row lattice vectors and their inverses.
+    r_max : float
+        Largest distance (Å); must not exceed half the smallest perpendicular cell width,
+        so at most one periodic image of a pair lies within ``r_max``.
+    nbins : int
+    same : bool
+        ``pos_a`` and ``pos_b`` are the same set: count unordered pairs i<j twice.
+    orthogonal : bool
+        All cells orthorhombic: fractional rounding gives the minimum image directly.
+        Otherwise the 27 neighbouring images of the rounded vector are checked.
+    weights : float64 (T,)
+        Per-frame weight multiplied into every count.
+
+    Returns
+    -------
+    float64 (nbins,)
+        Sum over frames of weight × number of ordered pairs per distance bin.
+    """
+    T = pos_a.shape[0]
+    na = pos_a.shape[1]
+    nb = pos_b.shape[1]
+    dr = r_max / nbins
+    rmax2 = r_max * r_max
+    hist = np.zeros((T, nbins))
+    for t in prange(T):
+        c = cells[t]
+        ic = inv_cells[t]
+        w = weights[t]
+        add = 2.0 * w if same else w
+        shifts = np.zeros((27, 3))
+        k = 0
+        for s0 in range(-1, 2):
+            for s1 in range(-1, 2):
+                for s2 in range(-1, 2):
+                    for q in range(3):
+                        shifts[k, q] = s0 * c[0, q] + s1 * c[1, q] + s2 * c[2, q]
+                    k += 1
+        for i in range(na):
+            ax = pos_a[t, i, 0]
+            ay = pos_a[t, i, 1]
+            az = pos_a[t, i, 2]
+            j0 = i + 1 if same else 0
+            for j in range(j0, nb):
+                dx = pos_b[t, j, 0] - ax
+                dy = pos_b[t, j, 1] - ay
+                dz = pos_b[t, j, 2] - az
+                f0 = dx * ic[0, 0] + dy * ic[1, 0] + dz * ic[2, 0]
+                f1 = dx * ic[0, 1] + dy * ic[1, 1] + dz * ic[2, 1]
+                f2 = dx * ic[0, 2] + dy * ic[1, 2] + dz * ic[2, 2]
+                f0 -= np.floor(f0 + 0.5)
+                f1 -= np.floor(f1 + 0.5)
+                f2 -= np.floor(f2 + 0.5)
+                ex = f0 * c[0, 0] + f1 * c[1, 0] + f2 * c[2, 0]
+                ey = f0 * c[0, 1] + f1 * c[1, 1] + f2 * c[2, 1]
+                ez = f0 * c[0, 2] + f1 * c[1, 2] + f2 * c[2, 2]
+                if orthogonal:
+                    r2 = ex * ex + ey * ey + ez * ez
+                    if r2 < rmax2:
+                        b = int(np.sqrt(r2) / dr)
+                        if b < nbins:
+                            hist[t, b] += add
+                else:
+                    for s in range(27):
+                        gx = ex + shifts[s, 0]
+                        gy = ey + shifts[s, 1]
+                        gz = ez + shifts[s, 2]
+                        r2 = gx * gx + gy * gy + gz * gz
+                        if r2 < rmax2:
+                            b = int(np.sqrt(r2) / dr)
+                            if b < nbins:
+                                hist[t, b] += add
+    out = np.zeros(nbins)
+    for t in range(T):
+        for b in range(nbins):
+            out[b] += hist[t, b]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def assign_sites(pos, cells, inv_cells, site_frac, r_cut):
+    """Nearest site (minimum image, triclinic safe) of every particle in every frame.
+
+    Parameters
+    ----------
+    pos : float64 (T, N, 3)
+        Cartesian positions (Å), wrapped or unwrapped.
+    cells, inv_cells : float64 (T, 3, 3)
+    site_frac : float64 (S, 3)
+        Site positions in fractional coordinates.
+    r_cut : float
+        Particles farther than ``r_cut`` (Å) from every site get ``-1``.
+
+    Returns
+    -------
+    int64 (T, N)
+        Site index or -1.
+    """
+    T = pos.shape[0]
+    N = pos.shape[1]
+    S = site_frac.shape[0]
+    out = np.full((T, N), -1, dtype=np.int64)
+    rc2 = r_cut * r_cut
+    for t in prange(T):
+        c = cells[t]
+        ic = inv_cells[t]
+        for n in range(N):
+            px = pos[t, n, 0]
+            py = pos[t, n, 1]
+            pz = pos[t, n, 2]
+            fx = px * ic[0, 0] + py * ic[1, 0] + pz * ic[2, 0]
+            fy = px * ic[0, 1] + py * ic[1, 1] + pz * ic[2, 1]
+            fz = px * ic[0, 2] + py * ic[1, 2] + pz * ic[2, 2]
+            best = 1e300
+            bi = -1
+            for s in range(S):
+                d0 = fx - site_frac[s, 0]
+                d1 = fy - site_frac[s, 1]
+                d2 = fz - site_frac[s, 2]
+                d0 -= np.floor(d0 + 0.5)
+                d1 -= np.floor(d1 + 0.5)
+                d2 -= np.floor(d2 + 0.5)
+                for s0 in range(-1, 2):
+                    for s1 in range(-1, 2):
+                        for s2 in range(-1, 2):
+                            g0 = d0 + s0
+                            g1 = d1 + s1
+                            g2 = d2 + s2
+                            ex = g0 * c[0, 0] + g1 * c[1, 0] + g2 * c[2, 0]
+                            ey = g0 * c[0, 1] + g1 * c[1, 1] + g2 * c[2, 1]
+                            ez = g0 * c[0, 2] + g1 * c[1, 2] + g2 * c[2, 2]
+                            r2 = ex * ex + ey * ey + ez * ez
+                            if r2 < best:
+                                best = r2
+                                bi = s
+            if best <= rc2:
+                out[t, n] = bi
+    return out
+
+
+@njit(cache=True)
+def residence_filter(raw, n_res, initial):
+    """Residence-filtered site trajectory and hop counts.
+
+    A particle is committed to a new site only after spending ``n_res`` consecutive frames
+    there; shorter visits (rattling, transit through another site) and unassigned frames
+    (``-1``) keep the previous site.  Each commit to a site different from the current one is
+    one hop.
+
+    Parameters
+    ----------
+    raw : int64 (T, N)
+        Per-frame nearest site, -1 when between sites.
+    n_res : int
+        Residence threshold in frames (≥ 1).
+    initial : int64 (N,)
+        Site held before frame 0 (-1 = unknown: the first committed site is not a hop).
+
+    Returns
+    -------
+    filtered : int64 (T, N)
+        Committed site per frame (-1 before the first commit).
+    hops : int64 (N,)
+        Number of hops per particle.
+    last : int64 (N,)
+        Site held after the last frame (to chain blocks).
+    cand : int64 (N,), run : int64 (N,)
+        Pending candidate site and its run length at the end (to chain blocks).
+    """
+    T = raw.shape[0]
+    N = raw.shape[1]
+    filtered = np.full((T, N), -1, dtype=np.int64)
+    hops = np.zeros(N, dtype=np.int64)
+    last = initial.copy()
+    cand_out = np.full(N, -1, dtype=np.int64)
+    run_out = np.zeros(N, dtype=np.int64)
+    for n in range(N):
+        cur = initial[n]
+        cand = -1
+        run = 0
+        for t in range(T):
+            s = raw[t, n]
+            if s == -1 or s == cur:
+                cand = -1
+                run = 0
+            else:
+                if s == cand:
+                    run += 1
+                else:
+                    cand = s
+                    run = 1
+                if run >= n_res:
+                    if cur != -1:
+                        hops[n] += 1
+                    cur = s
+                    lo = t - run + 1
+                    if lo < 0:
+                        lo = 0
+                    for q in range(lo, t):
+                        filtered[q, n] = s
+                    cand = -1
+                    run = 0
+            filtered[t, n] = cur
+        last[n] = cur
+        cand_out[n] = cand
+        run_out[n] = run
+    return filtered, hops, last, cand_out, run_out
+
+
+@njit(cache=True)
+def reorientation_events(u, cos_threshold, settle):
+    """Count turns of unit vectors by more than a threshold angle from the resting direction.
+
+    Parameters
+    ----------
+    u : float64 (T, R, 3)
+        Libration-smoothed unit orientation vectors.
+    cos_threshold : float
+        cos of the threshold angle (70° → 0.342).
+    settle : int
+        After an event, the new resting direction is taken ``settle`` frames later (the
+        vector has finished its jump); detection resumes from there.
+
+    Returns
+    -------
+    counts : int64 (R,)
+    events : bool (T, R)
+        True at the frame where an event is detected.
+    """
+    T = u.shape[0]
+    R = u.shape[1]
+    counts = np.zeros(R, dtype=np.int64)
+    events = np.zeros((T, R), dtype=np.bool_)
+    for r in range(R):
+        rx = u[0, r, 0]
+        ry = u[0, r, 1]
+        rz = u[0, r, 2]
+        t = 1
+        while t < T:
+            c = u[t, r, 0] * rx + u[t, r, 1] * ry + u[t, r, 2] * rz
+            if c < cos_threshold:
+                counts[r] += 1
+                events[t, r] = True
+                t2 = t + settle
+                if t2 > T - 1:
+                    t2 = T - 1
+                rx = u[t2, r, 0]
+                ry = u[t2, r, 1]
+                rz = u[t2, r, 2]
+                t = t2 + 1
+            else:
+                t += 1
+    return counts, events
+
+
+@njit(cache=True)
+def histogram_grid(frac, shape0, shape1, shape2):
+    """Count fractional coordinates (wrapped into [0, 1)) on a periodic grid.
+
+    Parameters
+    ----------
+    frac : float64 (M, 3)
+    shape0, shape1, shape2 : int
+
+    Returns
+    -------
+    float64 (shape0, shape1, shape2)
+    """
+    g = np.zeros((shape0, shape1, shape2))
+    for m in range(frac.shape[0]):
+        a = frac[m, 0] - np.floor(frac[m, 0])
+        b = frac[m, 1] - np.floor(frac[m, 1])
+        c = frac[m, 2] - np.floor(frac[m, 2])
+        i = int(a * shape0)
+        j = int(b * shape1)
+        k = int(c * shape2)
+        if i >= shape0:
+            i = shape0 - 1
+        if j >= shape1:
+            j = shape1 - 1
+        if k >= shape2:
+            k = shape2 - 1
+        g[i, j, k] += 1.0
+    return g

@@ -1,0 +1,573 @@
+"""Transport: MSD, tracer diffusion, Nernst–Einstein conductivity, Arrhenius, mode contributions.
+
+Definitions (DESIGN §5)
+-----------------------
+* **MSD** of the mobile ions from unwrapped positions, averaged over all time origins with
+  the FFT algorithm.  Drift: the system centre of mass is subtracted for UC/RC (total momentum
+  is conserved but the initial COM velocity need not be zero); nothing is subtracted for
+  translation-constrained modes (TC, RTC, RTVC) whose anion frame is pinned.
+* **Blocks**: the trajectory is cut into ``n_blocks`` (default 5) contiguous, non-overlapping
+  segments of duration ``t_b = t_total / n_blocks``.
+* **D_tr** is the slope/6 of ``MSD(t) = 6 D t + c`` fitted by least squares to the
+  all-origin MSD of the *whole* trajectory over the lag window ``[f0, f1] × t_b`` (default
+  ``f0 = 0.1``, ``f1 = 0.5``: past the ballistic/caging regime, and short enough that every
+  lag is averaged over many origins).
+* **Uncertainty of D_tr** (block averaging): each block's own all-origin MSD is fitted over
+  the same lag window; the reported error is the standard error of the block slopes
+  ``std(D_b, ddof=1) / sqrt(n_blocks)``.  The whole-trajectory fit uses the same lags with
+  more origins, so this is a (slightly conservative) estimate of its error.  It captures
+  correlations between ions (collective motion) because blocks are separated in time.
+* **σ** by Nernst–Einstein ``σ = N q² D_tr / (V k_B T)`` in mS/cm, with V the mean cell
+  volume and T the run's target temperature; error propagated linearly from D_tr.
+* **Below measurable**: ``D_tr < 1e-8 cm²/s`` is never reported as a number: ``D_tr`` and
+  ``sigma`` are NaN, ``below_measurable`` is True and ``D_tr_bound``/``sigma_bound`` carry the
+  upper bound (the threshold itself and its σ).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from rotorlab import units as U
+
+from . import _data
+from ._kernels import msd_fft
+
+MODES = ("UC", "RC", "RTC", "RTVC")
+CONTRIBUTIONS = ("Rot", "Trs", "Vib")
+
+
+class _Analyzer:
+    """Mixin: result properties raise a clear error before ``compute``."""
+
+    _computed = False
+
+    def _check(self):
+        if not self._computed:
+            raise RuntimeError(f"{type(self).__name__}: call .compute(...) before reading results")
+
+
+# ---------------------------------------------------------------------------------------
+# kernels on arrays
+# ---------------------------------------------------------------------------------------
+
+
+def fit_window_indices(n_lags: int, window: tuple[float, float]) -> np.ndarray:
+    """Lag indices (frames) inside the fractional fit window of a series of ``n_lags`` frames."""
+    f0, f1 = window
+    if not (0.0 <= f0 < f1 <= 1.0):
+        raise ValueError(f"fit window must satisfy 0 <= start < end <= 1, got {window}")
+    span = n_lags - 1
+    lo = max(1, int(np.ceil(f0 * span)))
+    hi = int(np.floor(f1 * span))
+    return np.arange(lo, hi + 1)
+
+
+def fit_diffusion(lag_time_ps: np.ndarray, msd_A2: np.ndarray, window: tuple[float, float] = (0.1, 0.5),
+                  dim: int = 3) -> tuple[float, float]:
+    """Fit ``MSD = 2 dim D t + c`` over a fractional window of lag times.
+
+    Parameters
+    ----------
+    lag_time_ps : ndarray, shape (L,)
+        Lag times (ps), ``lag_time_ps[0] = 0``.
+    msd_A2 : ndarray, shape (L,)
+        MSD (Å²).
+    window : (float, float)
+        Fractions of the largest lag delimiting the fit.
+    dim : int
+        Dimensionality (3).
+
+    Returns
+    -------
+    D : float
+        Diffusion coefficient (cm²/s).
+    intercept : float
+        Fitted intercept (Å²).
+
+    Raises
+    ------
+    ValueError
+        If fewer than 3 lags fall in the window.
+    """
+    idx = fit_window_indices(len(lag_time_ps), window)
+    if idx.size < 3:
+        raise ValueError(
+            f"too few frames for a diffusion fit: only {idx.size} lag(s) in window {window} of a "
+            f"{len(lag_time_ps)}-frame series (need >= 3); use a longer trajectory, fewer blocks or a wider window"
+        )
+    slope, icpt = np.polyfit(lag_time_ps[idx], msd_A2[idx], 1)
+    return float(slope / (2 * dim) * U.A2_PER_PS_TO_CM2_PER_S), float(icpt)
+
+
+def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float, charge: float = 1.0):
+    """Nernst–Einstein conductivity ``σ = N q² D / (V k_B T)``.
+
+    Parameters
+    ----------
+    D_cm2_s : float or ndarray
+        Tracer diffusion coefficient (cm²/s).
+    n_ions : int
+        Number of mobile ions in the cell.
+    volume_A3 : float
+        Cell volume (Å³).
+    temperature_K : float
+    charge : float
+        Ion charge in units of e.
+
+    Returns
+    -------
+    float or ndarray
+        σ in mS/cm.
+    """
+    q = charge * U.E_CHARGE
+    D = np.asarray(D_cm2_s) * 1e-4  # m²/s
+    V = volume_A3 * 1e-30  # m³
+    sigma_S_m = n_ions * q * q * D / (V * U.KB_SI * temperature_K)
+    return sigma_S_m * 10.0  # S/m → mS/cm
+
+
+def _ion_msd_sum(ds, idx, com, frames: slice, memory) -> np.ndarray:
+    """Sum over ions of the per-ion all-origin MSD for a frame range, shape (L,)."""
+    L = len(range(*frames.indices(_data.n_frames(ds))))
+    out = np.zeros(L)
+    for b in _data.atom_batches(idx.size, L, memory):
+        sub = idx[b]
+        x = np.empty((L, sub.size, 3))
+        for fs in _data.frame_chunks(ds, sub.size * 3 * 8 * 2, memory, frames.start, frames.stop):
+            x[fs.start - frames.start:fs.stop - frames.start] = _data.read_block(ds, "positions", fs, sub)
+        if com is not None:
+            x -= com[frames][:, None, :]
+        out += msd_fft(x).sum(axis=1)
+    return out
+
+
+class Transport(_Analyzer):
+    """MSD, D_tr with block-averaged error, Nernst–Einstein σ and the below-measurable flag.
+
+    Parameters
+    ----------
+    species : str, optional
+        Mobile species (default: ``ds.attrs["mobile_species"]``).
+    charge : float, optional
+        Ion charge in e (default: ``ds.attrs["mobile_charge"]`` or 1).
+    drift : {"auto", "com", "none"}
+        ``auto`` follows DESIGN §5 (COM for UC/RC, none for T-constrained modes).
+    window : (float, float)
+        Fractional fit window of lag times (default (0.1, 0.5)).
+    n_blocks : int
+        Independent segments for the error bar (default 5; ≥ 2).
+    memory : float
+        Bytes one materialised block may use.
+
+    Examples
+    --------
+    >>> tr = Transport().compute(ds)        # doctest: +SKIP
+    >>> tr.result["D_tr"]                    # doctest: +SKIP
+    """
+
+    def __init__(self, species: str | None = None, charge: float | None = None, drift: str = "auto",
+                 window: tuple[float, float] = (0.1, 0.5), n_blocks: int = 5,
+                 memory: float = _data.DEFAULT_MEMORY):
+        if drift not in ("auto", "com", "none"):
+            raise ValueError("drift must be 'auto', 'com' or 'none'")
+        if n_blocks < 2:
+            raise ValueError("n_blocks must be >= 2 to estimate an error")
+        self.species, self.charge, self.drift = species, charge, drift
+        self.window, self.n_blocks, self.memory = tuple(window), int(n_blocks), memory
+
+    @classmethod
+    def from_store(cls, path, **kw) -> "Transport":
+        from rotorlab.store import open_store  # lazy: store is an optional sibling module
+
+        return cls(**kw).compute(open_store(path))
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, **kw) -> "Transport":
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "Transport":
+        _data._require(ds, ["positions", "cell"], "Transport")
+        idx = _data.mobile_indices(ds, self.species)
+        nf = _data.n_frames(ds)
+        t = _data.frame_times_ps(ds)
+        block_len = nf // self.n_blocks
+        if block_len < 8 or fit_window_indices(block_len, self.window).size < 3:
+            raise ValueError(
+                f"too few frames for a diffusion fit: {nf} frames split into {self.n_blocks} blocks "
+                f"leaves {block_len} frames per block (need >= 8 and >= 3 lags in window {self.window})"
+            )
+        drift = _data.drift_mode(ds) if self.drift == "auto" else self.drift
+        com = _data.system_com(ds, self.memory) if drift == "com" else None
+        dt = _data.frame_dt_ps(ds)
+        msd = _ion_msd_sum(ds, idx, com, slice(0, nf), self.memory) / idx.size
+        lag = np.arange(nf) * dt
+        # fit the full-trajectory MSD over the same absolute lag window as the blocks, so the
+        # block standard error bounds the error of this (more origins, same lags) estimate
+        D, icpt = fit_diffusion(lag[:block_len], msd[:block_len], self.window)
+        Db = np.empty(self.n_blocks)
+        bmsd = np.empty((self.n_blocks, block_len))
+        for k in range(self.n_blocks):
+            fr = slice(k * block_len, (k + 1) * block_len)
+            bmsd[k] = _ion_msd_sum(ds, idx, com, fr, self.memory) / idx.size
+            Db[k] = fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
+        D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
+        V = float(_data.volumes(ds).mean())
+        T = _data.temperature_K(ds)
+        q = float(self.charge if self.charge is not None else ds.attrs.get("mobile_charge", 1.0))
+        below = bool(D < U.D_MEASURABLE_CM2_S)
+        sig = float(nernst_einstein(D, idx.size, V, T, q))
+        sig_err = float(nernst_einstein(D_err, idx.size, V, T, q))
+        sig_bound = float(nernst_einstein(U.D_MEASURABLE_CM2_S, idx.size, V, T, q))
+        lag_c = ("lag_time", lag, {"units": "ps"})
+        self._msd = xr.DataArray(msd, dims="lag_time", coords={"lag_time": lag_c[1]}, name="msd",
+                                 attrs={"units": "Å^2", "drift_removed": drift,
+                                        "long_name": "mean squared displacement (all origins)"})
+        self._msd["lag_time"].attrs["units"] = "ps"
+        self._block_msd = xr.DataArray(bmsd, dims=("block", "block_lag_time"),
+                                       coords={"block_lag_time": lag[:block_len]}, name="block_msd",
+                                       attrs={"units": "Å^2"})
+        self._block_msd["block_lag_time"].attrs["units"] = "ps"
+        nan = float("nan")
+        res = xr.Dataset()
+        res["D_tr"] = xr.DataArray(nan if below else D, attrs={
+            "units": "cm^2/s", "long_name": "tracer diffusion coefficient",
+            "method": f"least-squares slope/6 of all-origin FFT MSD over lag window {self.window} "
+                      f"x block duration ({self.n_blocks} blocks); drift removal: {drift}"})
+        res["D_tr_err"] = xr.DataArray(nan if below else D_err, attrs={
+            "units": "cm^2/s", "method": f"standard error of slopes over {self.n_blocks} independent blocks"})
+        res["D_tr_bound"] = xr.DataArray(U.D_MEASURABLE_CM2_S if below else nan, attrs={
+            "units": "cm^2/s", "long_name": "upper bound of D_tr when below measurable"})
+        res["below_measurable"] = xr.DataArray(below, attrs={
+            "units": "1", "threshold_cm2_s": U.D_MEASURABLE_CM2_S})
+        res["sigma"] = xr.DataArray(nan if below else sig, attrs={
+            "units": "mS/cm", "long_name": "Nernst-Einstein ionic conductivity"})
+        res["sigma_err"] = xr.DataArray(nan if below else sig_err, attrs={"units": "mS/cm"})
+        res["sigma_bound"] = xr.DataArray(sig_bound if below else nan, attrs={
+            "units": "mS/cm", "long_name": "upper bound of sigma when below measurable"})
+        res["D_tr_blocks"] = xr.DataArray(Db, dims="block", attrs={"units": "cm^2/s"})
+        res["volume"] = xr.DataArray(V, attrs={"units": "Å^3"})
+        res["temperature"] = xr.DataArray(T, attrs={"units": "K"})
+        res["n_ions"] = xr.DataArray(int(idx.size), attrs={"units": "1"})
+        res.attrs.update({"mobile_species": str(_data.species(ds)[idx[0]]), "charge_e": q,
+                          "fit_window": list(self.window), "n_blocks": self.n_blocks})
+        self._result = res
+        self._computed = True
+        return self
+
+    @property
+    def msd(self) -> xr.DataArray:
+        """All-origin MSD of the mobile ions, dims (lag_time,), Å²."""
+        self._check()
+        return self._msd
+
+    @property
+    def block_msd(self) -> xr.DataArray:
+        """MSD of each independent block, dims (block, block_lag_time), Å²."""
+        self._check()
+        return self._block_msd
+
+    @property
+    def result(self) -> xr.Dataset:
+        """Scalars D_tr, D_tr_err, D_tr_bound, below_measurable, sigma, sigma_err, sigma_bound, …"""
+        self._check()
+        return self._result
+
+    @property
+    def D(self) -> float:
+        """D_tr in cm²/s (NaN when below measurable)."""
+        return float(self.result["D_tr"])
+
+    @property
+    def D_err(self) -> float:
+        return float(self.result["D_tr_err"])
+
+    @property
+    def sigma(self) -> float:
+        """σ in mS/cm (NaN when below measurable)."""
+        return float(self.result["sigma"])
+
+    @property
+    def below_measurable(self) -> bool:
+        return bool(self.result["below_measurable"])
+
+
+def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
+        memory: float = _data.DEFAULT_MEMORY) -> xr.DataArray:
+    """All-origin FFT MSD of one species, dims (lag_time,) in Å² (lag_time in ps).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Trajectory (DESIGN §3), possibly dask-backed.
+    species : str, optional
+        Species (default mobile species).
+    drift : {"auto", "com", "none"}
+    memory : float
+        Bytes per materialised block.
+    """
+    _data._require(ds, ["positions"], "msd")
+    idx = _data.mobile_indices(ds, species)
+    d = _data.drift_mode(ds) if drift == "auto" else drift
+    com = _data.system_com(ds, memory) if d == "com" else None
+    nf = _data.n_frames(ds)
+    m = _ion_msd_sum(ds, idx, com, slice(0, nf), memory) / idx.size
+    lag = np.arange(nf) * (_data.frame_dt_ps(ds) if nf > 1 else 0.0)
+    out = xr.DataArray(m, dims="lag_time", coords={"lag_time": lag}, name="msd",
+                       attrs={"units": "Å^2", "drift_removed": d})
+    out["lag_time"].attrs["units"] = "ps"
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Arrhenius
+# ---------------------------------------------------------------------------------------
+
+
+def arrhenius_fit(temperature_K: Sequence[float], values: Sequence[float], errors: Sequence[float] | None = None,
+                  quantity: str = "D", units: str = "cm^2/s") -> xr.Dataset:
+    """Fit ``ln y = ln A − E_a / (k_B T)``.
+
+    Use ``y = D_tr`` for the diffusion barrier or ``y = σ T`` for the conductivity barrier.
+    NaN values (below measurable) are excluded and listed in ``attrs["excluded_temperatures"]``.
+
+    Parameters
+    ----------
+    temperature_K : array_like, shape (n,)
+    values : array_like, shape (n,)
+        Positive values of y.
+    errors : array_like, shape (n,), optional
+        1-σ errors of y; the fit is then weighted by ``(y/err)²`` and parameter errors follow
+        from the weighted covariance (absolute errors).  Without errors the fit is ordinary
+        least squares and parameter errors come from the residual variance (needs n ≥ 3).
+    quantity : str
+        Label for y ("D" or "sigmaT").
+    units : str
+        Units of y (and of the prefactor).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``Ea`` and ``Ea_err`` (eV), ``prefactor`` and ``prefactor_err`` (units of y),
+        ``ln_prefactor``, ``n_points``.
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 usable points (3 without errors).
+    """
+    T = np.asarray(temperature_K, dtype=float)
+    y = np.asarray(values, dtype=float)
+    e = None if errors is None else np.asarray(errors, dtype=float)
+    ok = np.isfinite(y) & (y > 0) & np.isfinite(T) & (T > 0)
+    if e is not None:
+        ok &= np.isfinite(e) & (e > 0)
+    excluded = T[~ok].tolist()
+    T, y = T[ok], y[ok]
+    need = 2 if e is not None else 3
+    if T.size < need or np.unique(T).size < 2:
+        raise ValueError(
+            f"too few points for an Arrhenius fit of {quantity}: {T.size} usable (need >= {need} at "
+            f"distinct temperatures{'' if e is not None else ' without error bars'}); "
+            f"excluded (below measurable/invalid): {excluded}")
+    x = 1.0 / (U.KB * T)  # 1/eV
+    ly = np.log(y)
+    X = np.column_stack([np.ones_like(x), -x])  # params: lnA, Ea
+    if e is not None:
+        w = (y / e[ok]) ** 2
+        A = X.T @ (w[:, None] * X)
+        cov = np.linalg.inv(A)
+        p = cov @ (X.T @ (w * ly))
+    else:
+        A = X.T @ X
+        p = np.linalg.solve(A, X.T @ ly)
+        res = ly - X @ p
+        s2 = float(res @ res) / (T.size - 2)
+        cov = s2 * np.linalg.inv(A)
+    lnA, Ea = float(p[0]), float(p[1])
+    lnA_err, Ea_err = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
+    ds = xr.Dataset()
+    ds["Ea"] = xr.DataArray(Ea, attrs={"units": "eV", "long_name": f"activation energy from {quantity}"})
+    ds["Ea_err"] = xr.DataArray(Ea_err, attrs={"units": "eV"})
+    ds["ln_prefactor"] = xr.DataArray(lnA, attrs={"units": f"ln({units})"})
+    ds["ln_prefactor_err"] = xr.DataArray(lnA_err, attrs={"units": "1"})
+    ds["prefactor"] = xr.DataArray(np.exp(lnA), attrs={"units": units})
+    ds["prefactor_err"] = xr.DataArray(np.exp(lnA) * lnA_err, attrs={"units": units, "method": "delta method"})
+    ds["n_points"] = xr.DataArray(int(T.size), attrs={"units": "1"})
+    ds.attrs.update({"quantity": quantity, "excluded_temperatures": excluded,
+                     "weighted": e is not None})
+    return ds
+
+
+def arrhenius_from_results(results: xr.Dataset, quantity: str = "D") -> xr.Dataset:
+    """Arrhenius fit over the runs of an :func:`rotorlab.analysis.report.analyze` results set.
+
+    ``quantity`` is "D" (fits D_tr) or "sigmaT" (fits σ·T in mS K/cm).
+    """
+    T = np.asarray(results["target_temperature"].values, dtype=float)
+    if quantity == "D":
+        y, e, un = results["D_tr"].values, results["D_tr_err"].values, "cm^2/s"
+    elif quantity == "sigmaT":
+        y, e, un = results["sigma"].values * T, results["sigma_err"].values * T, "mS K/cm"
+    else:
+        raise ValueError("quantity must be 'D' or 'sigmaT'")
+    e = np.where(np.isfinite(e) & (e > 0), e, np.nan)
+    use_err = bool(np.all(np.isfinite(e[np.isfinite(y)]))) and np.isfinite(y).sum() >= 2
+    return arrhenius_fit(T, y, e if use_err else None, quantity=quantity, units=un)
+
+
+# ---------------------------------------------------------------------------------------
+# mode contributions (reference study eqs. 3-6, Fig. 3f)
+# ---------------------------------------------------------------------------------------
+
+
+def _delta(la, ba, lb, bb):
+    """Δ = log σ_a − log σ_b with below-measurable bounds → (value, kind)."""
+    if not ba and not bb:
+        return la - lb, "value"
+    if not ba and bb:
+        return la - lb, "lower_bound"
+    if ba and not bb:
+        return la - lb, "upper_bound"
+    return float("nan"), "undetermined"
+
+
+def _r_with_bounds(deltas, kinds, big=1e6):
+    n = len(deltas)
+    if any(k == "undetermined" for k in kinds):
+        return [float("nan")] * n, [float("nan")] * n, [float("nan")] * n, ["undetermined"] * n
+    opts = []
+    for d, k in zip(deltas, kinds):
+        if k == "value":
+            opts.append((d,))
+        elif k == "lower_bound":
+            opts.append((d, d + big))
+        else:
+            opts.append((d, d - big))
+    tot = sum(deltas)
+    r0 = [d / tot if tot != 0 else float("nan") for d in deltas]
+    corners = []
+    for c in itertools.product(*opts):
+        s = sum(c)
+        corners.append([v / s if s != 0 else float("nan") for v in c])
+    corners = np.asarray(corners)
+    lo, hi = np.nanmin(corners, axis=0), np.nanmax(corners, axis=0)
+    rk = []
+    for i in range(n):
+        if np.isclose(lo[i], hi[i], rtol=0, atol=1e-12):
+            rk.append("value")
+        elif np.isclose(r0[i], lo[i], rtol=0, atol=1e-9):
+            rk.append("lower_bound")
+        elif np.isclose(r0[i], hi[i], rtol=0, atol=1e-9):
+            rk.append("upper_bound")
+        else:
+            rk.append("range")
+    return r0, lo.tolist(), hi.tolist(), rk
+
+
+def mode_contributions(sigma: xr.DataArray, sigma_bound: xr.DataArray | None = None) -> xr.Dataset:
+    """Mode contributions to conductivity (DESIGN §5; reference study eqs. 3–6, Fig. 3f).
+
+    ``Δ_Rot = log σ_UC − log σ_RC``, ``Δ_Trs = log σ_RC − log σ_RTC``,
+    ``Δ_Vib = log σ_RTC − log σ_RTVC`` (log10, decades), ``r_mode = Δ_mode / ΣΔ``, and the
+    order-of-magnitude drop ``log10(σ_UC / σ_mode)`` for every mode.
+
+    A below-measurable σ (NaN in ``sigma``) enters through its upper bound ``sigma_bound``;
+    every derived number then carries a ``*_kind`` of ``value``, ``lower_bound``,
+    ``upper_bound``, ``range`` or ``undetermined`` and ``r_lo``/``r_hi`` give the feasible
+    interval of each ``r``.
+
+    Parameters
+    ----------
+    sigma : xarray.DataArray
+        σ (mS/cm) with a ``mode`` dim holding at least UC, RC, RTC, RTVC; any other dims (e.g.
+        ``temperature``) are looped over.
+    sigma_bound : xarray.DataArray, optional
+        Upper bounds (mS/cm) for the below-measurable entries, same shape.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``delta`` (contribution, …) in decades, ``delta_kind``, ``r``, ``r_lo``, ``r_hi``,
+        ``r_kind`` (contribution, …), ``drop`` and ``drop_kind`` (mode, …).
+    """
+    if "mode" not in sigma.dims:
+        raise ValueError("sigma needs a 'mode' dimension with UC, RC, RTC, RTVC")
+    missing = [m for m in MODES if m not in list(map(str, sigma["mode"].values))]
+    if missing:
+        raise ValueError(f"sigma lacks constraint mode(s) {missing}")
+    sig = sigma.sel(mode=list(MODES)).transpose("mode", ...)
+    below = ~np.isfinite(sig.values)
+    if below.any():
+        if sigma_bound is None:
+            raise ValueError("sigma has below-measurable (NaN) entries: pass sigma_bound")
+        bnd = sigma_bound.sel(mode=list(MODES)).transpose("mode", ...).values
+        if not np.all(np.isfinite(bnd[below])):
+            raise ValueError("sigma_bound must be finite where sigma is below measurable")
+        vals = np.where(below, bnd, sig.values)
+    else:
+        vals = sig.values
+    L = np.log10(vals)
+    rest_shape = L.shape[1:]
+    dshape = (3,) + rest_shape
+    delta = np.full(dshape, np.nan)
+    dkind = np.empty(dshape, dtype=object)
+    r = np.full(dshape, np.nan)
+    rlo = np.full(dshape, np.nan)
+    rhi = np.full(dshape, np.nan)
+    rkind = np.empty(dshape, dtype=object)
+    drop = np.full(L.shape, np.nan)
+    dropk = np.empty(L.shape, dtype=object)
+    for ix in np.ndindex(*rest_shape):
+        ds_, ks = [], []
+        for c in range(3):
+            v, k = _delta(L[(c,) + ix], below[(c,) + ix], L[(c + 1,) + ix], below[(c + 1,) + ix])
+            delta[(c,) + ix], dkind[(c,) + ix] = v, k
+            ds_.append(v)
+            ks.append(k)
+        rr, lo, hi, rk = _r_with_bounds(ds_, ks)
+        for c in range(3):
+            r[(c,) + ix], rlo[(c,) + ix], rhi[(c,) + ix], rkind[(c,) + ix] = rr[c], lo[c], hi[c], rk[c]
+        for m in range(4):
+            v, k = _delta(L[(0,) + ix], below[(0,) + ix], L[(m,) + ix], below[(m,) + ix])
+            drop[(m,) + ix], dropk[(m,) + ix] = v, k
+    other_dims = sig.dims[1:]
+    coords = {d: sig[d] for d in other_dims if d in sig.coords}
+    cdims = ("contribution",) + other_dims
+    mdims = ("mode",) + other_dims
+    out = xr.Dataset(coords={"contribution": list(CONTRIBUTIONS), "mode": list(MODES), **coords})
+    out["delta"] = xr.DataArray(delta, dims=cdims, attrs={"units": "decades", "long_name": "Δ log10 σ"})
+    out["delta_kind"] = xr.DataArray(dkind.astype(str), dims=cdims)
+    out["r"] = xr.DataArray(r, dims=cdims, attrs={"units": "1", "long_name": "mode contribution r_mode"})
+    out["r_lo"] = xr.DataArray(rlo, dims=cdims, attrs={"units": "1"})
+    out["r_hi"] = xr.DataArray(rhi, dims=cdims, attrs={"units": "1"})
+    out["r_kind"] = xr.DataArray(rkind.astype(str), dims=cdims)
+    out["drop"] = xr.DataArray(drop, dims=mdims, attrs={"units": "decades",
+                                                        "long_name": "log10(sigma_UC / sigma_mode)"})
+    out["drop_kind"] = xr.DataArray(dropk.astype(str), dims=mdims)
+    return out
+
+
+def sigma_table(results: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """Pivot an ``analyze`` results set (dim ``run``) to σ and σ-bound arrays (mode, temperature)."""
+    modes = [str(m).upper() for m in results["constraint_mode"].values]
+    temps = np.asarray(results["target_temperature"].values, dtype=float)
+    ut = np.unique(temps)
+    sig = np.full((len(MODES), ut.size), np.nan)
+    bnd = np.full_like(sig, np.nan)
+    for i, (m, T) in enumerate(zip(modes, temps)):
+        if m not in MODES:
+            continue
+        a, b = MODES.index(m), int(np.searchsorted(ut, T))
+        sig[a, b] = float(results["sigma"].values[i])
+        bnd[a, b] = float(results["sigma_bound"].values[i])
+    coords = {"mode": list(MODES), "temperature": ut}
+    s = xr.DataArray(sig, dims=("mode", "temperature"), coords=coords, attrs={"units": "mS/cm"})
+    b = xr.DataArray(bnd, dims=("mode", "temperature"), coords=coords, attrs={"units": "mS/cm"})
+    s["temperature"].attrs["units"] = "K"
+    b["temperature"].attrs["units"] = "K"
+    return s, b
