@@ -1,0 +1,55 @@
+"""The `rotorlab` command line: catalog, build, info, and clear one-line errors."""
+
+import subprocess
+import sys
+
+import ase.io
+import pytest
+
+from rotorlab.cli import main
+
+
+def test_materials_list(capsys):
+    assert main(["materials"]) == 0
+    out = capsys.readouterr().out
+    for name in ["LiBH4", "Na2B10H10", "Na3OBH4", "Li3PS4", "Na4P2S6", "Na11Sn2PS12"]:
+        assert name in out
+    assert "768" in out and "1125" in out and "none" in out
+
+
+def test_materials_show(capsys):
+    assert main(["materials", "show", "na11sn2ps12"]) == 0
+    out = capsys.readouterr().out
+    assert "NONE" in out and "from_cif" in out
+
+
+def test_build_writes_structure(tmp_path, capsys):
+    out = tmp_path / "libh4.xyz"
+    assert main(["build", "LiBH4", "--size", "2", "2", "1", "-o", str(out)]) == 0
+    atoms = ase.io.read(out)
+    assert len(atoms) == 48
+    assert "8 BH4 rotors" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["build", "LiAlH4", "-o", "x.cif"], "unknown material 'LiAlH4'"),
+        (["build", "LiBH4", "--size", "big", "-o", "x.cif"], "size"),
+        (["build", "Na11Sn2PS12", "-o", "x.cif"], "no structure is bundled"),
+        (["build", "LiBH4", "--cif", "missing.cif", "-o", "x.cif"], "not found: missing.cif"),
+        (["materials", "show", "Foo"], "unknown material"),
+    ],
+)
+def test_errors_are_one_clear_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "rotorlab.cli", "--version"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("rotorlab ")
