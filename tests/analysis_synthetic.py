@@ -237,3 +237,56 @@ def site_hops(n_ions=6, n_frames=3000, a=4.0, reps=3, noise=0.15, dt_fs=10.0, se
         pos[:, i] += rng.normal(0, noise, size=(n_frames, 3))
     ds = make_dataset(pos, np.eye(3) * box, ["Na"] * n_ions, dt_fs=dt_fs, mobile="Na")
     return ds, expected, site_frac
+
+
+def p2s6_jumps(n_rotors=3, n_frames=2000, jumps_per_rotor=(2, 4, 0), noise_deg=6.0, dt_fs=5.0, seed=6, box=20.0):
+    """P2S6 rotors whose upper PS3 group turns by ±120° about the P–P axis at known frames.
+
+    Returns (ds, expected_jumps).
+    """
+    rng = np.random.default_rng(seed)
+    pos = np.zeros((n_frames, 8 * n_rotors, 3))
+    spec, rid, oa = [], [], []
+    ang_s = np.radians(109.5 - 90.0)
+    for r in range(n_rotors):
+        c = rng.uniform(3, box - 3, size=3)
+        R0 = _rot(rng.normal(size=3), rng.uniform(0, np.pi))
+        nj = jumps_per_rotor[r % len(jumps_per_rotor)]
+        jt = np.sort(rng.choice(np.arange(1, n_frames // 80), size=nj, replace=False) * 80) if nj else np.array([], int)
+        phi = np.zeros(n_frames)
+        for j in jt:
+            phi[j:] += rng.choice([-1, 1]) * 2 * np.pi / 3
+        phi += np.radians(noise_deg) * rng.normal(size=n_frames)
+        pa = np.array([0, 0, -1.1])
+        pb = np.array([0, 0, 1.1])
+        for t in range(n_frames):
+            pts = [pa, pb]
+            for k in range(3):  # lower S on pa (fixed), upper S on pb (rotated by phi)
+                a = 2 * np.pi * k / 3
+                pts.append(pa + 2.05 * np.array([np.cos(ang_s) * np.cos(a), np.cos(ang_s) * np.sin(a), -np.sin(ang_s)]))
+            for k in range(3):
+                a = 2 * np.pi * k / 3 + np.pi / 3 + phi[t]
+                pts.append(pb + 2.05 * np.array([np.cos(ang_s) * np.cos(a), np.cos(ang_s) * np.sin(a), np.sin(ang_s)]))
+            pos[t, 8 * r:8 * r + 8] = c + np.asarray(pts) @ R0.T
+        spec += ["P", "P"] + ["S"] * 6
+        rid += [r] * 8
+        oa.append([8 * r, 8 * r + 1])
+    expected = np.array([jumps_per_rotor[r % len(jumps_per_rotor)] for r in range(n_rotors)])
+    ds = make_dataset(pos, np.eye(3) * box, spec, dt_fs=dt_fs, rotor_id=rid, rotor_kind=["P2S6"] * n_rotors,
+                      orientation_atoms=oa, mobile="S")
+    return ds, expected
+
+
+def spinning_rotors(n_rotors=3, n_frames=500, omega_rad_per_ps=3.0, dt_fs=10.0, box=20.0):
+    """Rotors whose orientation vector spins uniformly in the xy plane: P1 = cos ωτ exactly."""
+    t = np.arange(n_frames) * dt_fs / 1000.0
+    pos = np.zeros((n_frames, 2 * n_rotors, 3))
+    for r in range(n_rotors):
+        c = np.array([5.0 + 3 * r, 10.0, 10.0])
+        ph = 0.7 * r
+        u = np.stack([np.cos(omega_rad_per_ps * t + ph), np.sin(omega_rad_per_ps * t + ph), 0 * t], axis=1)
+        pos[:, 2 * r] = c
+        pos[:, 2 * r + 1] = c + 1.2 * u
+    return make_dataset(pos, np.eye(3) * box, ["B", "H"] * n_rotors, dt_fs=dt_fs,
+                        rotor_id=np.repeat(np.arange(n_rotors), 2), rotor_kind=["BH"] * n_rotors,
+                        orientation_atoms=[[2 * r, 2 * r + 1] for r in range(n_rotors)], mobile="B")

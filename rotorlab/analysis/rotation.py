@@ -1,0 +1,455 @@
+"""Rotor orientation: vectors, lattice-frame angles, reorientation events, P1/P2 ACFs, F(θ, φ), P2S6 dihedrals.
+
+Definitions (DESIGN §5)
+-----------------------
+* Orientation vector of rotor r: ``u = x_j − x_i`` (minimum image), normalised, with
+  ``(i, j) = orientation_atoms[r]`` (centre→ligand for tetrahedra, apical B→B for B10H10,
+  P→P for P2S6).
+* ``θ_k = arccos(u · a_k/|a_k|)`` against the lattice vectors a, b, c (degrees).
+* Reorientation event: the libration-smoothed vector (centred running mean over
+  ``smooth_ps``, renormalised) turns by more than ``threshold_deg`` (70°) from its previous
+  resting direction.  After an event the new resting direction is the smoothed vector
+  ``settle_ps`` later (default: ``smooth_ps``), i.e. once the jump has completed.
+* ``P_l`` autocorrelation ``C_l(τ) = ⟨P_l(u(t)·u(t+τ))⟩`` over all origins (FFT) and rotors.
+* Rotational free energy ``F(θ, φ) = −k_B T ln p(θ, φ)`` with p the probability per solid
+  angle of u in the orthonormal lattice frame (e1 ∥ a, e3 ∥ a × b), shifted so min F = 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from rotorlab import units as U
+
+from . import _data
+from ._kernels import autocorr_fft, reorientation_events
+from .transport import _Analyzer
+
+
+def _rotor_indices(ds: xr.Dataset, kind: str | None) -> np.ndarray:
+    if "rotor" not in ds.dims or ds.sizes["rotor"] == 0 or "orientation_atoms" not in ds:
+        raise ValueError("the trajectory has no rotors (needs dim 'rotor' and 'orientation_atoms')")
+    if kind is None:
+        return np.arange(ds.sizes["rotor"])
+    kinds = np.asarray(ds["rotor_kind"].values).astype(str)
+    idx = np.flatnonzero(kinds == kind)
+    if idx.size == 0:
+        raise ValueError(f"rotor kind {kind!r} not present (kinds present: {sorted(set(kinds.tolist()))})")
+    return idx
+
+
+def lattice_frame(cell: np.ndarray) -> np.ndarray:
+    """Orthonormal frame (rows e1, e2, e3) with e1 ∥ a and e3 ∥ a × b; ``cell`` (3, 3) rows."""
+    a, b = cell[0], cell[1]
+    e1 = a / np.linalg.norm(a)
+    e3 = np.cross(a, b)
+    e3 /= np.linalg.norm(e3)
+    return np.array([e1, np.cross(e3, e1), e3])
+
+
+def orientation_vectors(ds: xr.Dataset, kind: str | None = None,
+                        memory: float = _data.DEFAULT_MEMORY) -> xr.DataArray:
+    """Unit orientation vector of every rotor, read chunk by chunk.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Trajectory with ``orientation_atoms`` (rotor, pair).
+    kind : str, optional
+        Restrict to one ``rotor_kind``.
+
+    Returns
+    -------
+    xarray.DataArray, dims (frame, rotor, xyz), unitless (Å/Å)
+    """
+    _data._require(ds, ["positions", "cell"], "orientation vectors")
+    ridx = _rotor_indices(ds, kind)
+    pairs = np.asarray(ds["orientation_atoms"].values)[ridx].astype(np.int64)
+    atoms = np.unique(pairs.ravel())
+    pi = np.searchsorted(atoms, pairs[:, 0])
+    pj = np.searchsorted(atoms, pairs[:, 1])
+    nf = _data.n_frames(ds)
+    u = np.empty((nf, ridx.size, 3))
+    for fs in _data.frame_chunks(ds, atoms.size * 3 * 8 * 3, memory):
+        x = _data.read_block(ds, "positions", fs, atoms)
+        c = _data.cells(ds, fs)
+        d = _data.min_image(x[:, pj] - x[:, pi], c[:, None])
+        u[fs] = d / np.linalg.norm(d, axis=-1, keepdims=True)
+    out = xr.DataArray(u, dims=("frame", "rotor", "xyz"), name="orientation",
+                       coords={"rotor": ridx, "time": ("frame", _data.frame_times_ps(ds))},
+                       attrs={"units": "1", "long_name": "unit orientation vector"})
+    out["time"].attrs["units"] = "ps"
+    return out
+
+
+def smooth_vectors(u: np.ndarray, window: int) -> np.ndarray:
+    """Centred running mean over ``window`` frames along axis 0 (edges shrink), renormalised.
+
+    Parameters
+    ----------
+    u : ndarray (T, R, 3)
+    window : int (frames)
+    """
+    if window <= 1:
+        return u.copy()
+    s = _running_mean(u, window)
+    n = np.linalg.norm(s, axis=-1, keepdims=True)
+    return s / np.where(n > 0, n, 1.0)
+
+
+def angle_projections(u: xr.DataArray, cell: np.ndarray) -> xr.DataArray:
+    """θ_a, θ_b, θ_c: angles (degrees) between orientation vectors and the lattice vectors.
+
+    Parameters
+    ----------
+    u : DataArray (frame, rotor, xyz)
+    cell : ndarray (3, 3) or (frame, 3, 3), row lattice vectors
+    """
+    c = np.asarray(cell, dtype=float)
+    ax = c / np.linalg.norm(c, axis=-1, keepdims=True)
+    if ax.ndim == 2:
+        cosang = np.einsum("fri,ki->frk", u.values, ax)
+    else:
+        cosang = np.einsum("fri,fki->frk", u.values, ax)
+    th = np.degrees(np.arccos(np.clip(cosang, -1.0, 1.0)))
+    out = xr.DataArray(th, dims=("frame", "rotor", "axis"), coords={"rotor": u["rotor"], "axis": ["a", "b", "c"]},
+                       name="theta", attrs={"units": "degree", "long_name": "angle to lattice vector"})
+    return out
+
+
+class RotorOrientation(_Analyzer):
+    """Orientation vectors and θ_a/θ_b/θ_c projections of the rotors (optionally one kind)."""
+
+    def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
+        self.kind, self.memory = kind, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "RotorOrientation":
+        self._u = orientation_vectors(ds, self.kind, self.memory)
+        c = _data.cells(ds)
+        self._theta = angle_projections(self._u, c)
+        self._computed = True
+        return self
+
+    @property
+    def vectors(self) -> xr.DataArray:
+        """(frame, rotor, xyz) unit vectors."""
+        self._check()
+        return self._u
+
+    @property
+    def theta(self) -> xr.DataArray:
+        """(frame, rotor, axis) angles to lattice vectors a, b, c in degrees."""
+        self._check()
+        return self._theta
+
+
+def _frames_for(ps: float, dt_ps: float) -> int:
+    return max(1, int(round(ps / dt_ps)))
+
+
+class Reorientation(_Analyzer):
+    """Reorientation events (> ``threshold_deg`` from the previous resting direction) and frequency.
+
+    Parameters
+    ----------
+    threshold_deg : float
+        Turn angle defining an event (default 70°).
+    smooth_ps : float
+        Width of the centred running mean removing librations (default 0.1 ps).
+    settle_ps : float, optional
+        Delay after an event before the new resting direction is taken (default ``smooth_ps``).
+    kind : str, optional
+        Restrict to one rotor kind.
+    """
+
+    def __init__(self, threshold_deg: float = 70.0, smooth_ps: float = 0.1, settle_ps: float | None = None,
+                 kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
+        if not 0 < threshold_deg < 180:
+            raise ValueError("threshold_deg must be in (0, 180)")
+        self.threshold_deg, self.smooth_ps = threshold_deg, smooth_ps
+        self.settle_ps = smooth_ps if settle_ps is None else settle_ps
+        self.kind, self.memory = kind, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "Reorientation":
+        u = orientation_vectors(ds, self.kind, self.memory)
+        nf = u.sizes["frame"]
+        if nf < 3:
+            raise ValueError("too few frames for reorientation analysis (need >= 3)")
+        dt = _data.frame_dt_ps(ds)
+        us = smooth_vectors(u.values, _frames_for(self.smooth_ps, dt))
+        counts, events = reorientation_events(np.ascontiguousarray(us), float(np.cos(np.radians(self.threshold_deg))),
+                                              _frames_for(self.settle_ps, dt))
+        dur_ns = (nf - 1) * dt / 1000.0
+        rc = {"rotor": u["rotor"]}
+        self._counts = xr.DataArray(counts, dims="rotor", coords=rc, name="reorientation_count",
+                                    attrs={"units": "1"})
+        self._freq = xr.DataArray(counts / dur_ns, dims="rotor", coords=rc, name="reorientation_frequency",
+                                  attrs={"units": "1/ns", "long_name": "reorientation events per rotor per ns",
+                                         "threshold_deg": self.threshold_deg, "smooth_ps": self.smooth_ps})
+        self._events = xr.DataArray(events, dims=("frame", "rotor"), coords=rc, attrs={"units": "1"})
+        self._smoothed = xr.DataArray(us, dims=("frame", "rotor", "xyz"), coords=rc, attrs={"units": "1"})
+        self._computed = True
+        return self
+
+    @property
+    def counts(self) -> xr.DataArray:
+        """Number of events per rotor."""
+        self._check()
+        return self._counts
+
+    @property
+    def frequency(self) -> xr.DataArray:
+        """Events per rotor per ns."""
+        self._check()
+        return self._freq
+
+    @property
+    def mean_frequency(self) -> float:
+        """Mean reorientation frequency (1/ns) over rotors."""
+        return float(self.frequency.mean())
+
+    @property
+    def events(self) -> xr.DataArray:
+        """(frame, rotor) True where an event is detected."""
+        self._check()
+        return self._events
+
+    @property
+    def smoothed(self) -> xr.DataArray:
+        self._check()
+        return self._smoothed
+
+
+def legendre_acf(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All-origin P1 and P2 orientation autocorrelations averaged over rotors.
+
+    Parameters
+    ----------
+    u : ndarray (T, R, 3) unit vectors
+
+    Returns
+    -------
+    p1, p2 : ndarray (T,)
+    """
+    p1 = autocorr_fft(u).mean(axis=1)
+    s2 = np.sqrt(2.0)
+    q = np.stack([u[..., 0] ** 2, u[..., 1] ** 2, u[..., 2] ** 2, s2 * u[..., 0] * u[..., 1],
+                  s2 * u[..., 0] * u[..., 2], s2 * u[..., 1] * u[..., 2]], axis=-1)
+    c2 = autocorr_fft(q).mean(axis=1)
+    return p1, 1.5 * c2 - 0.5
+
+
+class OrientationACF(_Analyzer):
+    """P1/P2 orientation autocorrelations ``⟨P_l(u(t)·u(t+τ))⟩`` (all origins, FFT)."""
+
+    def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
+        self.kind, self.memory = kind, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "OrientationACF":
+        u = orientation_vectors(ds, self.kind, self.memory)
+        p1, p2 = legendre_acf(u.values)
+        lag = np.arange(u.sizes["frame"]) * _data.frame_dt_ps(ds)
+        co = {"lag_time": lag}
+        self._p1 = xr.DataArray(p1, dims="lag_time", coords=co, name="P1", attrs={"units": "1"})
+        self._p2 = xr.DataArray(p2, dims="lag_time", coords=co, name="P2", attrs={"units": "1"})
+        for a in (self._p1, self._p2):
+            a["lag_time"].attrs["units"] = "ps"
+        self._computed = True
+        return self
+
+    @property
+    def p1(self) -> xr.DataArray:
+        self._check()
+        return self._p1
+
+    @property
+    def p2(self) -> xr.DataArray:
+        self._check()
+        return self._p2
+
+
+class RotationalFreeEnergy(_Analyzer):
+    """``F(θ, φ) = −k_B T ln p(θ, φ)`` of the orientation vectors in the lattice frame.
+
+    Parameters
+    ----------
+    bins : (int, int)
+        Bins in θ (uniform in cos θ, so every θ-row has equal solid angle per φ bin) and φ.
+    kind : str, optional
+    """
+
+    def __init__(self, bins: tuple[int, int] = (36, 72), kind: str | None = None,
+                 memory: float = _data.DEFAULT_MEMORY):
+        self.bins, self.kind, self.memory = bins, kind, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "RotationalFreeEnergy":
+        u = orientation_vectors(ds, self.kind, self.memory).values
+        E = lattice_frame(_data.cells(ds).mean(axis=0))
+        w = np.einsum("fri,ki->frk", u, E).reshape(-1, 3)
+        nt, nphi = self.bins
+        cos_edges = np.linspace(1.0, -1.0, nt + 1)
+        phi_edges = np.linspace(-180.0, 180.0, nphi + 1)
+        cth = np.clip(w[:, 2], -1, 1)
+        phi = np.degrees(np.arctan2(w[:, 1], w[:, 0]))
+        H, _, _ = np.histogram2d(-cth, phi, bins=[-cos_edges, phi_edges])
+        dOmega = (2.0 / nt) * np.radians(360.0 / nphi)
+        p = H / (H.sum() * dOmega)
+        kT = U.KB * _data.temperature_K(ds)
+        with np.errstate(divide="ignore"):
+            F = -kT * np.log(p)
+        F = F - np.min(F[np.isfinite(F)])
+        F[~np.isfinite(F)] = np.nan
+        th_c = np.degrees(np.arccos(0.5 * (cos_edges[:-1] + cos_edges[1:])))
+        ph_c = 0.5 * (phi_edges[:-1] + phi_edges[1:])
+        co = {"theta": th_c, "phi": ph_c}
+        self._p = xr.DataArray(p, dims=("theta", "phi"), coords=co, name="probability", attrs={"units": "1/sr"})
+        self._F = xr.DataArray(F, dims=("theta", "phi"), coords=co, name="free_energy",
+                               attrs={"units": "eV", "long_name": "-kT ln p(theta, phi), min shifted to 0"})
+        for a in (self._p, self._F):
+            a["theta"].attrs["units"] = "degree"
+            a["phi"].attrs["units"] = "degree"
+        self._computed = True
+        return self
+
+    @property
+    def probability(self) -> xr.DataArray:
+        self._check()
+        return self._p
+
+    @property
+    def free_energy(self) -> xr.DataArray:
+        self._check()
+        return self._F
+
+
+def dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+    """Dihedral angle p0–p1–p2–p3 in degrees (−180, 180]; inputs (..., 3) already whole."""
+    b0 = p0 - p1
+    b1 = p2 - p1
+    b2 = p3 - p2
+    b1n = b1 / np.linalg.norm(b1, axis=-1, keepdims=True)
+    v = b0 - np.sum(b0 * b1n, axis=-1, keepdims=True) * b1n
+    w = b2 - np.sum(b2 * b1n, axis=-1, keepdims=True) * b1n
+    x = np.sum(v * w, axis=-1)
+    y = np.sum(np.cross(b1n, v) * w, axis=-1)
+    return np.degrees(np.arctan2(y, x))
+
+
+class P2S6Dihedral(_Analyzer):
+    """S–P–P–S dihedral of every P2S6 rotor and its jumps.
+
+    The dihedral uses the P–P pair of ``orientation_atoms`` and, on each P, the S atom of the
+    rotor closest to it in the first frame.  The angle is unwrapped in time, smoothed over
+    ``smooth_ps``, and a jump is counted when it departs by more than ``threshold_deg``
+    (default 60°, half the 120° step of the threefold PS3 rotation) from the previous
+    resting value; the new resting value is taken ``smooth_ps`` later.
+    """
+
+    def __init__(self, threshold_deg: float = 60.0, smooth_ps: float = 0.1, kind: str = "P2S6",
+                 memory: float = _data.DEFAULT_MEMORY):
+        self.threshold_deg, self.smooth_ps, self.kind, self.memory = threshold_deg, smooth_ps, kind, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "P2S6Dihedral":
+        ridx = _rotor_indices(ds, self.kind)
+        spec = _data.species(ds)
+        rid = np.asarray(ds["rotor_id"].values)
+        pairs = np.asarray(ds["orientation_atoms"].values)[ridx]
+        x0 = _data.read_block(ds, "positions", slice(0, 1))[0]
+        c0 = _data.cells(ds, slice(0, 1))[0]
+        quads = []
+        for r, (pa, pb) in zip(ridx, pairs):
+            if spec[pa] != "P" or spec[pb] != "P":
+                raise ValueError(f"rotor {r}: orientation atoms are {spec[pa]}, {spec[pb]}, expected P, P")
+            s_idx = np.flatnonzero((rid == r) & (spec == "S"))
+            if s_idx.size < 2:
+                raise ValueError(f"rotor {r} has fewer than 2 S atoms")
+            da = np.linalg.norm(_data.min_image(x0[s_idx] - x0[pa], c0), axis=-1)
+            db = np.linalg.norm(_data.min_image(x0[s_idx] - x0[pb], c0), axis=-1)
+            quads.append([s_idx[np.argmin(da)], pa, pb, s_idx[np.argmin(db)]])
+        quads = np.asarray(quads)
+        atoms = np.unique(quads.ravel())
+        loc = np.searchsorted(atoms, quads)
+        nf = _data.n_frames(ds)
+        ang = np.empty((nf, ridx.size))
+        for fs in _data.frame_chunks(ds, atoms.size * 3 * 8 * 3, self.memory):
+            x = _data.read_block(ds, "positions", fs, atoms)
+            c = _data.cells(ds, fs)[:, None]
+            p1 = x[:, loc[:, 1]]
+            p0 = p1 + _data.min_image(x[:, loc[:, 0]] - p1, c)
+            p2 = p1 + _data.min_image(x[:, loc[:, 2]] - p1, c)
+            p3 = p2 + _data.min_image(x[:, loc[:, 3]] - x[:, loc[:, 2]], c)
+            ang[fs] = dihedral(p0, p1, p2, p3)
+        dt = _data.frame_dt_ps(ds)
+        unw = np.degrees(np.unwrap(np.radians(ang), axis=0))
+        w = _frames_for(self.smooth_ps, dt)
+        sm = _running_mean(unw, w)
+        counts = np.zeros(ridx.size, dtype=np.int64)
+        for r in range(ridx.size):
+            rest = sm[0, r]
+            t = 1
+            while t < nf:
+                if abs(sm[t, r] - rest) > self.threshold_deg:
+                    counts[r] += 1
+                    t2 = min(t + w, nf - 1)
+                    rest = sm[t2, r]
+                    t = t2 + 1
+                else:
+                    t += 1
+        del sm
+        rc = {"rotor": ridx}
+        self._dih = xr.DataArray(ang, dims=("frame", "rotor"), coords=rc, name="dihedral",
+                                 attrs={"units": "degree", "long_name": "S-P-P-S dihedral"})
+        self._jumps = xr.DataArray(counts, dims="rotor", coords=rc, name="dihedral_jumps", attrs={"units": "1"})
+        self._freq = xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="rotor", coords=rc,
+                                  name="dihedral_jump_frequency", attrs={"units": "1/ns"})
+        self._computed = True
+        return self
+
+    @property
+    def dihedral(self) -> xr.DataArray:
+        self._check()
+        return self._dih
+
+    @property
+    def jumps(self) -> xr.DataArray:
+        self._check()
+        return self._jumps
+
+    @property
+    def frequency(self) -> xr.DataArray:
+        self._check()
+        return self._freq
+
+
+def _running_mean(a: np.ndarray, window: int) -> np.ndarray:
+    """Centred running mean along axis 0 with shrinking edges, any trailing shape."""
+    if window <= 1:
+        return a.copy()
+    T = a.shape[0]
+    c = np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+    h = window // 2
+    lo = np.clip(np.arange(T) - h, 0, T)
+    hi = np.clip(np.arange(T) + (window - h), 0, T)
+    shp = (T,) + (1,) * (a.ndim - 1)
+    return (c[hi] - c[lo]) / (hi - lo).reshape(shp)
