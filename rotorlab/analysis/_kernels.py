@@ -249,72 +249,121 @@ def assign_sites(pos, cells, inv_cells, site_frac, r_cut):
 
 
 @njit(cache=True)
-def residence_filter(raw, n_res, initial):
-    """Residence-filtered site trajectory and hop counts.
+def residence_filter(raw, n_res, cur, cand, run, occ, hops):
+    """Residence-filtered site trajectory, hop counts and occupancies, chainable over blocks.
 
-    A particle is committed to a new site only after spending ``n_res`` consecutive frames
-    there; shorter visits (rattling, transit through another site) and unassigned frames
-    (``-1``) keep the previous site.  Each commit to a site different from the current one is
-    one hop.
+    A particle is committed to a new site only after ``n_res`` consecutive frames there;
+    shorter visits (rattling, transit through another site) and unassigned frames (``-1``)
+    keep the previous site.  Each commit to a site different from a previously held one is
+    one hop.  The ``n_res`` frames leading up to a commit are re-labelled to the new site
+    (also across block boundaries, through ``occ``).
 
     Parameters
     ----------
     raw : int64 (T, N)
-        Per-frame nearest site, -1 when between sites.
+        Per-frame nearest site of this block, -1 when between sites.
     n_res : int
-        Residence threshold in frames (≥ 1).
-    initial : int64 (N,)
-        Site held before frame 0 (-1 = unknown: the first committed site is not a hop).
+        Residence threshold in frames (>= 1).
+    cur, cand, run : int64 (N,)
+        State, updated in place: held site (-1 = none yet), pending candidate and its run.
+    occ : float64 (S + 1,)
+        Frame counts per site, updated in place; ``occ[S]`` counts frames with no held site.
+    hops : int64 (N,)
+        Hop counts, updated in place.
 
     Returns
     -------
-    filtered : int64 (T, N)
-        Committed site per frame (-1 before the first commit).
-    hops : int64 (N,)
-        Number of hops per particle.
-    last : int64 (N,)
-        Site held after the last frame (to chain blocks).
-    cand : int64 (N,), run : int64 (N,)
-        Pending candidate site and its run length at the end (to chain blocks).
+    int64 (T, N)
+        Held site per frame of this block (frames before a commit inside the block are
+        re-labelled; earlier blocks are corrected only through ``occ``).
     """
     T = raw.shape[0]
     N = raw.shape[1]
+    S = occ.shape[0] - 1
     filtered = np.full((T, N), -1, dtype=np.int64)
-    hops = np.zeros(N, dtype=np.int64)
-    last = initial.copy()
-    cand_out = np.full(N, -1, dtype=np.int64)
-    run_out = np.zeros(N, dtype=np.int64)
     for n in range(N):
-        cur = initial[n]
-        cand = -1
-        run = 0
+        c = cur[n]
+        cd = cand[n]
+        rn = run[n]
         for t in range(T):
             s = raw[t, n]
-            if s == -1 or s == cur:
-                cand = -1
-                run = 0
+            if s == -1 or s == c:
+                cd = -1
+                rn = 0
             else:
-                if s == cand:
-                    run += 1
+                if s == cd:
+                    rn += 1
                 else:
-                    cand = s
-                    run = 1
-                if run >= n_res:
-                    if cur != -1:
+                    cd = s
+                    rn = 1
+                if rn >= n_res:
+                    if c != -1:
                         hops[n] += 1
-                    cur = s
-                    lo = t - run + 1
+                    # re-label the previous rn-1 frames from the old holder to s
+                    old = c if c != -1 else S
+                    occ[old] -= rn - 1
+                    occ[s] += rn - 1
+                    lo = t - rn + 1
                     if lo < 0:
                         lo = 0
                     for q in range(lo, t):
                         filtered[q, n] = s
-                    cand = -1
-                    run = 0
-            filtered[t, n] = cur
-        last[n] = cur
-        cand_out[n] = cand
-        run_out[n] = run
-    return filtered, hops, last, cand_out, run_out
+                    c = s
+                    cd = -1
+                    rn = 0
+            filtered[t, n] = c
+            if c == -1:
+                occ[S] += 1
+            else:
+                occ[c] += 1
+        cur[n] = c
+        cand[n] = cd
+        run[n] = rn
+    return filtered
+
+
+@njit(cache=True)
+def displacement_events(x, threshold, settle):
+    """Count moves of (smoothed) positions farther than ``threshold`` from the resting point.
+
+    Parameters
+    ----------
+    x : float64 (T, N, 3)
+        Smoothed unwrapped positions (Å).
+    threshold : float
+        Distance (Å).
+    settle : int
+        Frames after an event at which the new resting point is taken.
+
+    Returns
+    -------
+    int64 (N,)
+    """
+    T = x.shape[0]
+    N = x.shape[1]
+    thr2 = threshold * threshold
+    counts = np.zeros(N, dtype=np.int64)
+    for n in range(N):
+        r0 = x[0, n, 0]
+        r1 = x[0, n, 1]
+        r2 = x[0, n, 2]
+        t = 1
+        while t < T:
+            d0 = x[t, n, 0] - r0
+            d1 = x[t, n, 1] - r1
+            d2 = x[t, n, 2] - r2
+            if d0 * d0 + d1 * d1 + d2 * d2 > thr2:
+                counts[n] += 1
+                t2 = t + settle
+                if t2 > T - 1:
+                    t2 = T - 1
+                r0 = x[t2, n, 0]
+                r1 = x[t2, n, 1]
+                r2 = x[t2, n, 2]
+                t = t2 + 1
+            else:
+                t += 1
+    return counts
 
 
 @njit(cache=True)
