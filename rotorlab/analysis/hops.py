@@ -1,0 +1,231 @@
+"""Cation hops: site assignment with a residence filter, hop frequency, partial site occupancies.
+
+Definitions (DESIGN §5)
+-----------------------
+* Sites are given (fractional coordinates, e.g. the tetrahedral and octahedral Na sites of
+  the reference structure, with optional labels) or found as maxima of the smoothed
+  time-averaged mobile-ion density (:func:`find_sites`).
+* Every frame each ion is assigned to the nearest site (minimum image, triclinic safe) if it
+  lies within ``r_cut`` (default: 0.45 × the smallest site–site distance), else to none.
+* Residence filter: an ion changes site only after ``residence_ps`` consecutive time at the
+  new site; brief visits (rattling, transit) do not count.  A hop is a committed change.
+* Hop frequency = hops per ion per ns of trajectory.
+* Partial site occupancy = fraction of time a site is held (0…1 per site for exclusive
+  sites); per label, the mean over its sites and the fraction of ions on that label.
+* Displacement variant (:class:`DisplacementHops`): a hop when the smoothed position moves
+  farther than ``threshold`` Å from its previous resting point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import _data
+from ._kernels import assign_sites, displacement_events, residence_filter
+from .structure import MobileIonDensity
+from .transport import _Analyzer
+
+
+def _site_distances(site_frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    d = site_frac[:, None] - site_frac[None]
+    d -= np.round(d)
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    r = np.linalg.norm((d[:, :, None] + shifts[None, None]) @ cell, axis=-1).min(axis=-1)
+    return r
+
+
+def find_sites(ds: xr.Dataset, species: str | None = None, spacing: float = 0.25, smooth: float = 0.4,
+               threshold: float = 0.05, min_separation: float = 1.0,
+               memory: float = _data.DEFAULT_MEMORY) -> np.ndarray:
+    """Sites as maxima of the smoothed time-averaged mobile-ion density.
+
+    Parameters
+    ----------
+    spacing : float
+        Grid spacing (Å).
+    smooth : float
+        Gaussian smoothing width (Å).
+    threshold : float
+        Keep maxima above this fraction of the largest density.
+    min_separation : float
+        Merge maxima closer than this (Å), keeping the denser.
+
+    Returns
+    -------
+    ndarray (S, 3) fractional coordinates in [0, 1).
+    """
+    from scipy.ndimage import gaussian_filter, maximum_filter
+
+    dens = MobileIonDensity(species=species, spacing=spacing, memory=memory).compute(ds)
+    d = dens.density.values
+    cell = np.asarray(dens.density.attrs["cell"])
+    shape = np.array(d.shape)
+    sig = [smooth / (np.linalg.norm(cell[k]) / shape[k]) for k in range(3)]
+    s = gaussian_filter(d, sig, mode="wrap")
+    peaks = (s == maximum_filter(s, size=3, mode="wrap")) & (s > threshold * s.max())
+    ijk = np.argwhere(peaks)
+    vals = s[peaks]
+    order = np.argsort(-vals)
+    frac = (ijk[order] + 0.5) / shape
+    keep: list[int] = []
+    for i in range(len(frac)):
+        if all(_site_distances(frac[[i, j]], cell)[0, 1] >= min_separation for j in keep):
+            keep.append(i)
+    if not keep:
+        raise ValueError("no density maxima found: lower the threshold or check the mobile species")
+    return frac[keep] % 1.0
+
+
+class SiteHops(_Analyzer):
+    """Site-to-site hops with a residence filter.
+
+    Parameters
+    ----------
+    sites : ndarray (S, 3), optional
+        Fractional site coordinates; default :func:`find_sites`.
+    labels : sequence of str (S,), optional
+        Site classes (e.g. "tet", "oct") for partial occupancies.
+    r_cut : float, optional
+        Assignment radius (Å); default 0.45 × smallest site–site distance.
+    residence_ps : float
+        Residence threshold (default 0.1 ps; at least one frame).
+    species : str, optional
+    """
+
+    def __init__(self, sites: np.ndarray | None = None, labels: Sequence[str] | None = None,
+                 r_cut: float | None = None, residence_ps: float = 0.1, species: str | None = None,
+                 memory: float = _data.DEFAULT_MEMORY):
+        self.sites = None if sites is None else np.asarray(sites, dtype=float).reshape(-1, 3)
+        if labels is not None and self.sites is not None and len(labels) != len(self.sites):
+            raise ValueError("labels must have one entry per site")
+        self.labels, self.r_cut, self.residence_ps = labels, r_cut, residence_ps
+        self.species, self.memory = species, memory
+
+    @classmethod
+    def from_dataset(cls, ds, **kw):
+        return cls(**kw).compute(ds)
+
+    def compute(self, ds: xr.Dataset) -> "SiteHops":
+        _data._require(ds, ["positions", "cell"], "SiteHops")
+        idx = _data.mobile_indices(ds, self.species)
+        sites = self.sites if self.sites is not None else find_sites(ds, self.species, memory=self.memory)
+        S = len(sites)
+        cell0 = _data.cells(ds).mean(axis=0)
+        if self.r_cut is None:
+            if S > 1:
+                sd = _site_distances(sites, cell0)
+                np.fill_diagonal(sd, np.inf)
+                r_cut = 0.45 * sd.min()
+            else:
+                r_cut = 0.45 * float(np.min(np.linalg.norm(cell0, axis=1)))
+        else:
+            r_cut = float(self.r_cut)
+        nf = _data.n_frames(ds)
+        dt = _data.frame_dt_ps(ds)
+        n_res = max(1, int(round(self.residence_ps / dt)))
+        N = idx.size
+        cur = np.full(N, -1, np.int64)
+        cand = np.full(N, -1, np.int64)
+        run = np.zeros(N, np.int64)
+        occ = np.zeros(S + 1)
+        hops = np.zeros(N, np.int64)
+        sf = np.ascontiguousarray(sites)
+        for fs in _data.frame_chunks(ds, N * 3 * 8 * 4, self.memory):
+            x = _data.read_block(ds, "positions", fs, idx)
+            c = _data.cells(ds, fs)
+            raw = assign_sites(x, c, np.linalg.inv(c), sf, r_cut)
+            residence_filter(raw, n_res, cur, cand, run, occ, hops)
+        dur_ns = (nf - 1) * dt / 1000.0
+        ion = {"ion": idx}
+        self._hops = xr.DataArray(hops, dims="ion", coords=ion, name="hops", attrs={"units": "1"})
+        self._freq = xr.DataArray(hops / dur_ns, dims="ion", coords=ion, name="hop_frequency",
+                                  attrs={"units": "1/ns", "long_name": "hops per ion per ns",
+                                         "residence_frames": n_res, "r_cut_A": r_cut})
+        labels = np.asarray(self.labels if self.labels is not None else [f"site{i}" for i in range(S)]).astype(str)
+        so = {"site": np.arange(S), "site_label": ("site", labels)}
+        self._occ = xr.DataArray(occ[:S] / nf, dims="site", coords=so, name="site_occupancy",
+                                 attrs={"units": "1", "long_name": "fraction of time each site is held"})
+        ul = sorted(set(labels.tolist()))
+        per_label = [self._occ.values[labels == lab].mean() for lab in ul]
+        frac_ions = [self._occ.values[labels == lab].sum() / N for lab in ul]
+        self._label_occ = xr.Dataset(
+            {"occupancy": ("label", per_label, {"units": "1", "long_name": "mean occupancy of the label's sites"}),
+             "ion_fraction": ("label", frac_ions, {"units": "1", "long_name": "fraction of ions on the label"}),
+             "n_sites": ("label", [int((labels == lab).sum()) for lab in ul], {"units": "1"})},
+            coords={"label": ul})
+        self._unassigned = float(occ[S] / (nf * N))
+        self._sites = sites
+        self._computed = True
+        return self
+
+    @property
+    def hops(self) -> xr.DataArray:
+        """Hop count per ion."""
+        self._check()
+        return self._hops
+
+    @property
+    def frequency(self) -> xr.DataArray:
+        """Hops per ion per ns."""
+        self._check()
+        return self._freq
+
+    @property
+    def mean_frequency(self) -> float:
+        return float(self.frequency.mean())
+
+    @property
+    def occupancy(self) -> xr.DataArray:
+        """Per-site fraction of time held (residence filtered)."""
+        self._check()
+        return self._occ
+
+    @property
+    def label_occupancy(self) -> xr.Dataset:
+        """Partial occupancies per site label."""
+        self._check()
+        return self._label_occ
+
+    @property
+    def site_positions(self) -> np.ndarray:
+        """(S, 3) fractional site coordinates used (given or found)."""
+        self._check()
+        return self._sites
+
+
+class DisplacementHops(_Analyzer):
+    """Hops as moves of the smoothed position by more than ``threshold`` Å from rest."""
+
+    def __init__(self, threshold: float = 1.5, smooth_ps: float = 0.1, species: str | None = None,
+                 memory: float = _data.DEFAULT_MEMORY):
+        self.threshold, self.smooth_ps, self.species, self.memory = threshold, smooth_ps, species, memory
+
+    def compute(self, ds: xr.Dataset) -> "DisplacementHops":
+        from .rotation import _running_mean
+
+        idx = _data.mobile_indices(ds, self.species)
+        nf = _data.n_frames(ds)
+        dt = _data.frame_dt_ps(ds)
+        w = max(1, int(round(self.smooth_ps / dt)))
+        counts = np.zeros(idx.size, np.int64)
+        for b in _data.atom_batches(idx.size, nf, self.memory, copies=4):
+            x = _data.read_series(ds, "positions", idx[b], self.memory)
+            counts[b] = displacement_events(np.ascontiguousarray(_running_mean(x, w)), float(self.threshold), w)
+        self._hops = xr.DataArray(counts, dims="ion", coords={"ion": idx}, attrs={"units": "1"})
+        self._freq = xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="ion", coords={"ion": idx},
+                                  attrs={"units": "1/ns", "threshold_A": self.threshold})
+        self._computed = True
+        return self
+
+    @property
+    def hops(self) -> xr.DataArray:
+        self._check()
+        return self._hops
+
+    @property
+    def frequency(self) -> xr.DataArray:
+        self._check()
+        return self._freq
