@@ -274,8 +274,8 @@ def import_trajectory(path, format: str | None = None, *, store_path,
                       topology: Callable[[Any], tuple] | None = None,
                       species: Sequence[str] | None = None, cell=None,
                       attrs: Mapping[str, Any] | None = None, chunk_frames: int = 50,
-                      overwrite: bool = False, read_kwargs: Mapping[str, Any] | None = None
-                      ) -> TrajectoryStore:
+                      overwrite: bool = False, unwrap: bool = True,
+                      read_kwargs: Mapping[str, Any] | None = None) -> TrajectoryStore:
     """Import a trajectory file that ASE can read into a new store.
 
     Parameters
@@ -313,6 +313,10 @@ def import_trajectory(path, format: str | None = None, *, store_path,
         Frames per chunk of the new store.
     overwrite : bool
         Replace an existing store.
+    unwrap : bool
+        Unwrap positions across frames (default).  Pass ``False`` only for files
+        whose positions are already unwrapped and may jump by more than half a cell
+        between frames (e.g. widely spaced frames written by :func:`export_extxyz`).
     read_kwargs : mapping, optional
         Passed to :func:`ase.io.read` (e.g. ``{"specorder": ["Li", "B", "H"]}``).
 
@@ -385,7 +389,9 @@ def import_trajectory(path, format: str | None = None, *, store_path,
             bad = int(file_idx[np.argmax(vol < 1e-8)])
             raise ValueError(f"{path}: frame {bad} has no (or a degenerate) cell; pass "
                              f"cell=(3x3 array in Å) for formats without one (e.g. CP2K xyz)")
-    pos = unwrap_positions(np.array([a.positions for a in images]), cells)
+    pos = np.array([a.positions for a in images])
+    if unwrap:
+        pos = unwrap_positions(pos, cells)
 
     # time axis and steps
     infos = [a.info for a in images]
