@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import warnings
@@ -633,7 +632,6 @@ class TrajectoryStore:
             cp = self._group["checkpoint"]
         else:
             cp = self._group.create_group("checkpoint")
-        cur = cp.attrs.get("current")
         existing = [k for k in cp.group_keys() if re.match(r"^v\d{6,}$", k)]
         nums = [int(k[1:]) for k in existing] + [0]
         name = f"v{max(nums) + 1:06d}"
@@ -652,7 +650,6 @@ class TrajectoryStore:
         for k in existing:  # older versions and leftovers of interrupted writes
             if k != name:
                 shutil.rmtree(self.path / "checkpoint" / k, ignore_errors=True)
-        del cur
 
     def read_checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Return ``(arrays, meta)`` of the current checkpoint.
