@@ -39,7 +39,7 @@ def frame_times_ps(ds: xr.Dataset) -> np.ndarray:
         if units in ("fs", "femtosecond", "femtoseconds"):
             t = t / 1000.0
         return t
-    if "timestep" in ds.attrs:
+    if ds.attrs.get("timestep") is not None:
         return np.arange(n_frames(ds)) * float(ds.attrs["timestep"]) / 1000.0
     raise ValueError("dataset has neither a 'time' coordinate nor a 'timestep' attribute")
 
@@ -174,16 +174,18 @@ def system_com(ds: xr.Dataset, memory: float = DEFAULT_MEMORY) -> np.ndarray:
 
 def drift_mode(ds: xr.Dataset) -> str:
     """'com' for UC/RC (remove system COM), 'none' for translation-constrained modes."""
-    mode = str(ds.attrs.get("constraint_mode", "UC")).upper()
+    mode = str(ds.attrs.get("constraint_mode") or "UC").upper()
     return "none" if mode in T_CONSTRAINED_MODES else "com"
 
 
 def temperature_K(ds: xr.Dataset) -> float:
     """Target temperature attr if present, else the mean of the ``temperature`` variable."""
-    if "target_temperature" in ds.attrs:
+    if ds.attrs.get("target_temperature") is not None:
         return float(ds.attrs["target_temperature"])
     if "temperature" in ds:
-        return float(np.asarray(ds["temperature"].values).mean())
+        t = np.asarray(ds["temperature"].values, dtype=float)
+        if np.isfinite(t).any():
+            return float(np.nanmean(t))
     raise ValueError("dataset has neither a 'target_temperature' attribute nor a 'temperature' variable")
 
 

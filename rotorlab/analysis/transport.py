@@ -218,7 +218,7 @@ class Transport(_Analyzer):
         D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
         V = float(_data.volumes(ds).mean())
         T = _data.temperature_K(ds)
-        q = float(self.charge if self.charge is not None else ds.attrs.get("mobile_charge", 1.0))
+        q = float(self.charge if self.charge is not None else (ds.attrs.get("mobile_charge") or 1.0))
         below = bool(D < U.D_MEASURABLE_CM2_S)
         sig = float(nernst_einstein(D, idx.size, V, T, q))
         sig_err = float(nernst_einstein(D_err, idx.size, V, T, q))

@@ -1,0 +1,118 @@
+"""Matplotlib helpers for analysis figures (Agg backend, imported lazily)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            matplotlib.use("Agg")
+        except Exception:  # pragma: no cover
+            pass
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig, outdir, name: str) -> list[Path]:
+    """Save ``fig`` as ``outdir/name.png`` and ``outdir/name.svg``; closes the figure."""
+    plt = _plt()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        p = outdir / f"{name}.{ext}"
+        fig.savefig(p, dpi=150 if ext == "png" else None, bbox_inches="tight")
+        paths.append(p)
+    plt.close(fig)
+    return paths
+
+
+def plot_msd(msds, labels, ax=None):
+    """Log–log MSD curves (DataArrays with ``lag_time`` in ps, values in Å²)."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    for m, lab in zip(msds, labels):
+        t, y = m["lag_time"].values[1:], m.values[1:]
+        ax.loglog(t, np.where(y > 0, y, np.nan), label=lab)
+    ax.set_xlabel("lag time (ps)")
+    ax.set_ylabel("MSD (Å$^2$)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_arrhenius(groups, ax=None):
+    """``groups``: mapping label → (T [K], sigma [mS/cm], sigma_err, below_flags, sigma_bounds)."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    for lab, (T, s, e, below, bnd) in groups.items():
+        T = np.asarray(T, float)
+        x = 1000.0 / T
+        ok = ~np.asarray(below, bool)
+        line = ax.errorbar(x[ok], np.asarray(s)[ok] * T[ok], yerr=np.asarray(e)[ok] * T[ok], marker="o",
+                           label=lab, capsize=2)
+        if (~ok).any():
+            ax.scatter(x[~ok], np.asarray(bnd)[~ok] * T[~ok], marker="v", color=line[0].get_color(),
+                       label=f"{lab} (upper bound)")
+    ax.set_yscale("log")
+    ax.set_xlabel("1000 / T (1/K)")
+    ax.set_ylabel("σT (mS K / cm)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_mode_contributions(mc, ax=None):
+    """Stacked bars of r_mode against temperature; hatched when a bound."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    T = mc["temperature"].values
+    bottom = np.zeros(T.size)
+    for c in mc["contribution"].values:
+        r = np.nan_to_num(mc["r"].sel(contribution=c).values)
+        kinds = mc["r_kind"].sel(contribution=c).values
+        bars = ax.bar([str(int(t)) for t in T], r, bottom=bottom, label=f"r_{c}")
+        for b, k in zip(bars, kinds):
+            if k != "value":
+                b.set_hatch("//")
+        bottom += r
+    ax.set_xlabel("T (K)")
+    ax.set_ylabel("mode contribution r")
+    ax.legend(fontsize=7, title="hatched: bound")
+    return fig
+
+
+def plot_drop(mc, ax=None):
+    """Order-of-magnitude drop log10(σ_UC/σ_mode) against temperature (Fig. 3f style)."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    T = mc["temperature"].values
+    for m in mc["mode"].values[1:]:
+        d = mc["drop"].sel(mode=m).values
+        k = mc["drop_kind"].sel(mode=m).values
+        line, = ax.plot(T, d, marker="o", label=m)
+        lb = k == "lower_bound"
+        if lb.any():
+            ax.scatter(T[lb], d[lb], marker="^", s=60, color=line.get_color())
+    ax.set_xlabel("T (K)")
+    ax.set_ylabel("log10(σ_UC / σ_mode)  (▲ lower bound)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_dos(doses, labels, ax=None, unit: str = "THz"):
+    """Phonon DOS curves (DataArrays with ``frequency`` in THz)."""
+    plt = _plt()
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    for d, lab in zip(doses, labels):
+        x = d["frequency"].values if unit == "THz" else d["energy"].values if unit == "meV" else d["wavenumber"].values
+        ax.plot(x, d.values, label=lab, lw=1)
+    ax.set_xlabel({"THz": "frequency (THz)", "meV": "energy (meV)"}.get(unit, "wavenumber (cm$^{-1}$)"))
+    ax.set_ylabel("DOS (1/THz)")
+    ax.legend(fontsize=7)
+    return fig
