@@ -290,3 +290,30 @@ def spinning_rotors(n_rotors=3, n_frames=500, omega_rad_per_ps=3.0, dt_fs=10.0, 
     return make_dataset(pos, np.eye(3) * box, ["B", "H"] * n_rotors, dt_fs=dt_fs,
                         rotor_id=np.repeat(np.arange(n_rotors), 2), rotor_kind=["BH"] * n_rotors,
                         orientation_atoms=[[2 * r, 2 * r + 1] for r in range(n_rotors)], mobile="B")
+
+
+def write_store(ds, path, chunk_frames=50):
+    """Write a synthetic Dataset into a rotorlab trajectory store (rotorlab.store) and return its path."""
+    from rotorlab.store import TrajectoryStore
+
+    has_v = "velocities" in ds
+    attrs = {k: ds.attrs[k] for k in ("material", "constraint_mode", "target_temperature", "timestep",
+                                      "mobile_species", "mobile_charge")}
+    kw = {}
+    if "rotor_kind" in ds.coords:
+        kw = {"rotor_kind": [str(x) for x in ds["rotor_kind"].values],
+              "orientation_atoms": ds["orientation_atoms"].values}
+    st = TrajectoryStore.create(path, species=[str(s) for s in ds["species"].values], masses=ds["mass"].values,
+                                rotor_id=ds["rotor_id"].values, attrs=attrs, chunk_frames=chunk_frames,
+                                velocities=has_v, **kw)
+    T = ds.sizes["frame"]
+    for a in range(0, T, chunk_frames):
+        sl = slice(a, min(a + chunk_frames, T))
+        fr = {"positions": ds["positions"].values[sl], "cell": ds["cell"].values[sl],
+              "time": ds["time"].values[sl], "step": np.arange(sl.start, sl.stop),
+              "temperature": ds["temperature"].values[sl]}
+        if has_v:
+            fr["velocities"] = ds["velocities"].values[sl]
+        st.append(fr)
+    st.close()
+    return path

@@ -15,7 +15,7 @@ def test_exact_hop_count_with_given_sites():
     np.testing.assert_allclose(h.frequency.values, expected / dur_ns)
     assert h.frequency.attrs["units"] == "1/ns"
     # chunked processing (state carried across blocks) gives the same answer
-    h2 = hp.SiteHops(sites=sites, residence_ps=0.05, memory=3000).compute(ds.chunk({"frame": 97}))
+    h2 = hp.SiteHops(sites=sites, residence_ps=0.05, memory=20_000).compute(ds.chunk({"frame": 97}))
     np.testing.assert_array_equal(h2.hops.values, expected)
     np.testing.assert_allclose(h2.occupancy.values, h.occupancy.values)
 

@@ -77,3 +77,21 @@ def test_analyze_rejects_empty(tmp_path):
 
     with pytest.raises(ValueError, match="at least one"):
         analyze([], tmp_path)
+
+
+def test_analyze_real_store_matches_dataset(tmp_path):
+    pytest.importorskip("rotorlab.store")
+    from analysis_synthetic import write_store
+    from rotorlab.analysis import Transport, analyze
+    from rotorlab.store import open_store
+
+    ds = brownian(n_frames=400, n_ions=12, seed=21)
+    p = write_store(ds, tmp_path / "run.zarr", chunk_frames=64)
+    lazy = open_store(p)
+    assert lazy["positions"].chunks is not None  # dask-backed
+    a = Transport().compute(ds)
+    b = Transport(memory=20_000).compute(lazy)
+    assert a.D == pytest.approx(b.D, rel=1e-12)
+    res = analyze([p], tmp_path / "out", rotation=False, hops=False, figures=False)
+    assert res["run"].values[0] == "run.zarr"
+    assert float(res["D_tr"][0]) == pytest.approx(a.D, rel=1e-12)
