@@ -184,7 +184,7 @@ def test_import_extxyz_wrapped_triclinic_boundary_crossing(tmp_path):
     with pytest.raises(ValueError, match="timestep_fs"):
         import_trajectory(tmp_path / "w.xyz", store_path=tmp_path / "x.zarr")
     st = import_trajectory(tmp_path / "w.xyz", "extxyz", store_path=tmp_path / "s.zarr",
-                           material="LiBH4", timestep_fs=0.5, frame_stride=10, chunk_frames=7)
+                           material="toy", timestep_fs=0.5, frame_stride=10, chunk_frames=7)
     ds = st.to_xarray()
     assert ds.sizes["frame"] == 40
     np.testing.assert_allclose(ds["positions"].values, truth, atol=1e-7)
@@ -194,7 +194,7 @@ def test_import_extxyz_wrapped_triclinic_boundary_crossing(tmp_path):
     assert np.all(np.isnan(ds["potential_energy"].values))
     assert "velocities" not in ds
     assert np.all(ds["rotor_id"].values == -1)
-    assert ds.attrs["material"] == "LiBH4" and ds.attrs["timestep"] == 0.5
+    assert ds.attrs["material"] == "toy" and ds.attrs["timestep"] == 0.5
     # index selects file frames; steps follow the file's frame numbers
     st = import_trajectory(tmp_path / "w.xyz", "extxyz", store_path=tmp_path / "t.zarr",
                            timestep_fs=2.0, index="10::3")
@@ -308,3 +308,30 @@ def test_import_errors(tmp_path):
     ase.io.write(tmp_path / "var.xyz", images, format="extxyz")
     with pytest.raises(ValueError, match="fixed atom count"):
         import_trajectory(tmp_path / "var.xyz", store_path=tmp_path / "v.zarr", timestep_fs=1.0)
+
+
+def test_import_with_material_detects_rotors(tmp_path):
+    """A trajectory made elsewhere, of a catalog material, gets its rotors and mobile ions."""
+    import ase.io
+
+    from rotorlab import materials
+    from rotorlab.store import import_trajectory, open_store
+    from rotorlab.topology import detect
+
+    atoms = materials.get("LiBH4", (2, 2, 1))
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(4):
+        a = atoms.copy()
+        a.positions += rng.normal(scale=0.02, size=a.positions.shape)
+        a.wrap()
+        frames.append(a)
+    f = tmp_path / "ext.xyz"
+    ase.io.write(f, frames, format="extxyz")
+    import_trajectory(f, store_path=tmp_path / "imp.zarr", material="LiBH4", timestep_fs=0.5)
+    ds = open_store(tmp_path / "imp.zarr")
+    top = detect(atoms)
+    assert ds.sizes["rotor"] == top.n_rotors == 8
+    np.testing.assert_array_equal(ds["rotor_id"].values, top.rotor_id)
+    assert ds.attrs["mobile_species"] == "Li" and ds.attrs["mobile_charge"] == 1.0
+    assert list(ds["rotor_kind"].values) == ["BH4"] * 8

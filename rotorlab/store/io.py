@@ -287,7 +287,9 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     store_path : str or path-like
         Directory of the new store.
     material : str, optional
-        ``material`` attribute.
+        ``material`` attribute. For a catalog material (``rotorlab materials``) the
+        rotors are detected on the first frame (unless ``topology`` is given) and
+        the mobile species and charge are recorded.
     timestep_fs : float, optional
         MD timestep [fs].  Required unless every frame carries ``time_ps`` in its
         info (files written by :func:`export_extxyz`).  ``time`` [ps] =
@@ -450,6 +452,8 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     if not np.all(np.isnan(mdev)):
         frames["model_deviation"] = mdev
 
+    if topology is None and material is not None:
+        topology = _material_topology(material)
     if topology is not None:
         first = images[0].copy()
         first.positions = pos[0]
@@ -458,7 +462,16 @@ def import_trajectory(path, format: str | None = None, *, store_path,
         rotor_id, rotor_kind, orientation_atoms = topology(first)
     else:
         rotor_id, rotor_kind, orientation_atoms = np.full(n, -1, np.int64), (), None
-    all_attrs = {"material": material, "timestep": timestep_fs,
+    mobile_attrs = {}
+    if material is not None:
+        from rotorlab.materials import catalog
+
+        try:
+            mat = catalog(material)
+            mobile_attrs = {"mobile_species": mat.mobile, "mobile_charge": mat.mobile_charge}
+        except KeyError:
+            pass
+    all_attrs = {"material": material, "timestep": timestep_fs, **mobile_attrs,
                  "source_file": str(path), "source_format": format or "auto",
                  "imported": True}
     all_attrs.update(attrs or {})
@@ -470,3 +483,20 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     store.append(frames)
     store.flush()
     return store
+
+
+def _material_topology(material):
+    """Topology callable for a catalog material: rotors detected on the first frame."""
+
+    def detect_rotors(atoms):
+        from rotorlab.materials import catalog
+        from rotorlab.topology import detect
+
+        try:
+            mat = catalog(material)
+        except KeyError:
+            return np.full(len(atoms), -1, np.int64), (), None
+        top = detect(atoms, material=mat)
+        return top.rotor_id, list(top.rotor_kind), top.orientation_atoms
+
+    return detect_rotors
