@@ -135,6 +135,9 @@ def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None
             da = da.isel(atom=slice(int(atoms[0]), int(atoms[-1]) + 1))
         else:
             da = da.isel(atom=atoms)
+    if da.chunks is not None:
+        # one chunk at a time: the threaded scheduler would load several chunks concurrently
+        return np.asarray(da.data.compute(scheduler="synchronous"), dtype=np.float64)
     return np.asarray(da.values, dtype=np.float64)
 
 
@@ -149,6 +152,37 @@ def read_series(ds: xr.Dataset, var: str, atoms: np.ndarray, memory: float = DEF
     natom_read = atoms.size
     for fs in frame_chunks(ds, natom_read * 3 * 8 * 2, memory):
         out[fs] = read_block(ds, var, fs, atoms)
+    return out
+
+
+def stage_series(ds: xr.Dataset, var: str, atoms: np.ndarray, memory: float = DEFAULT_MEMORY,
+                 com: np.ndarray | None = None) -> np.ndarray:
+    """Time series of ``var`` for ``atoms`` in atom-major layout (n_atoms_sel, n_frames, 3).
+
+    One pass over the store, frame block by frame block.  If the result exceeds half of
+    ``memory`` it is staged in a temporary file-backed ``numpy.memmap`` (atom-major, so a
+    later batch of atoms touches one contiguous region) instead of RAM.  ``com`` (n_frames, 3)
+    is subtracted when given (drift removal).
+    """
+    import tempfile
+
+    _require(ds, [var], f"reading '{var}'")
+    nf = n_frames(ds)
+    shape = (atoms.size, nf, 3)
+    nbytes = 8 * atoms.size * nf * 3
+    if nbytes > 0.5 * memory:
+        fh = tempfile.NamedTemporaryFile(prefix="rotorlab_stage_", suffix=".npy", delete=True)
+        out = np.lib.format.open_memmap(fh.name, mode="w+", dtype=np.float64, shape=shape)
+        out._rotorlab_tmp = fh  # keep the temporary file alive as long as the array
+    else:
+        out = np.empty(shape)
+    for fs in frame_chunks(ds, max(atoms.size, 1) * 3 * 8 * 3, 0.25 * memory):
+        x = read_block(ds, var, fs, atoms)
+        if com is not None:
+            x -= com[fs][:, None, :]
+        out[:, fs] = x.transpose(1, 0, 2)
+    if isinstance(out, np.memmap):
+        out.flush()
     return out
 
 

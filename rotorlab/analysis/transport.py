@@ -131,17 +131,15 @@ def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float
     return sigma_S_m * 10.0  # S/m → mS/cm
 
 
-def _ion_msd_sum(ds, idx, com, frames: slice, memory) -> np.ndarray:
-    """Sum over ions of the per-ion all-origin MSD for a frame range, shape (L,)."""
-    L = len(range(*frames.indices(_data.n_frames(ds))))
+def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
+    """Sum over ions of the per-ion all-origin MSD for a frame range, shape (L,).
+
+    ``staged`` is the atom-major (n_ions, n_frames, 3) series from :func:`_data.stage_series`.
+    """
+    L = len(range(*frames.indices(staged.shape[1])))
     out = np.zeros(L)
-    for b in _data.atom_batches(idx.size, L, memory):
-        sub = idx[b]
-        x = np.empty((L, sub.size, 3))
-        for fs in _data.frame_chunks(ds, sub.size * 3 * 8 * 2, memory, frames.start, frames.stop):
-            x[fs.start - frames.start:fs.stop - frames.start] = _data.read_block(ds, "positions", fs, sub)
-        if com is not None:
-            x -= com[frames][:, None, :]
+    for b in _data.atom_batches(staged.shape[0], L, memory):
+        x = np.ascontiguousarray(np.asarray(staged[b, frames]).transpose(1, 0, 2))
         out += msd_fft(x).sum(axis=1)
     return out
 
@@ -204,7 +202,8 @@ class Transport(_Analyzer):
         drift = _data.drift_mode(ds) if self.drift == "auto" else self.drift
         com = _data.system_com(ds, self.memory) if drift == "com" else None
         dt = _data.frame_dt_ps(ds)
-        msd = _ion_msd_sum(ds, idx, com, slice(0, nf), self.memory) / idx.size
+        staged = _data.stage_series(ds, "positions", idx, self.memory, com)
+        msd = _ion_msd_sum(staged, slice(0, nf), self.memory) / idx.size
         lag = np.arange(nf) * dt
         # fit the full-trajectory MSD over the same absolute lag window as the blocks, so the
         # block standard error bounds the error of this (more origins, same lags) estimate
@@ -213,7 +212,7 @@ class Transport(_Analyzer):
         bmsd = np.empty((self.n_blocks, block_len))
         for k in range(self.n_blocks):
             fr = slice(k * block_len, (k + 1) * block_len)
-            bmsd[k] = _ion_msd_sum(ds, idx, com, fr, self.memory) / idx.size
+            bmsd[k] = _ion_msd_sum(staged, fr, self.memory) / idx.size
             Db[k] = fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
         D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
         V = float(_data.volumes(ds).mean())
@@ -315,7 +314,7 @@ def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
     d = _data.drift_mode(ds) if drift == "auto" else drift
     com = _data.system_com(ds, memory) if d == "com" else None
     nf = _data.n_frames(ds)
-    m = _ion_msd_sum(ds, idx, com, slice(0, nf), memory) / idx.size
+    m = _ion_msd_sum(_data.stage_series(ds, "positions", idx, memory, com), slice(0, nf), memory) / idx.size
     lag = np.arange(nf) * (_data.frame_dt_ps(ds) if nf > 1 else 0.0)
     out = xr.DataArray(m, dims="lag_time", coords={"lag_time": lag}, name="msd",
                        attrs={"units": "Å^2", "drift_removed": d})
