@@ -7,6 +7,7 @@ larger than memory can be analysed with bounded peak memory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -160,30 +161,64 @@ def stage_series(ds: xr.Dataset, var: str, atoms: np.ndarray, memory: float = DE
     """Time series of ``var`` for ``atoms`` in atom-major layout (n_atoms_sel, n_frames, 3).
 
     One pass over the store, frame block by frame block.  If the result exceeds half of
-    ``memory`` it is staged in a temporary file-backed ``numpy.memmap`` (atom-major, so a
-    later batch of atoms touches one contiguous region) instead of RAM.  ``com`` (n_frames, 3)
+    ``memory`` it is staged in a temporary file (:class:`FileSeries`, atom-major, so a later
+    batch of atoms is one contiguous read) instead of RAM.  ``com`` (n_frames, 3)
     is subtracted when given (drift removal).
     """
-    import tempfile
-
     _require(ds, [var], f"reading '{var}'")
     nf = n_frames(ds)
     shape = (atoms.size, nf, 3)
     nbytes = 8 * atoms.size * nf * 3
-    if nbytes > 0.5 * memory:
-        fh = tempfile.NamedTemporaryFile(prefix="rotorlab_stage_", suffix=".npy", delete=True)
-        out = np.lib.format.open_memmap(fh.name, mode="w+", dtype=np.float64, shape=shape)
-        out._rotorlab_tmp = fh  # keep the temporary file alive as long as the array
-    else:
-        out = np.empty(shape)
+    out = FileSeries(shape) if nbytes > 0.5 * memory else np.empty(shape)
     for fs in frame_chunks(ds, max(atoms.size, 1) * 3 * 8 * 3, 0.25 * memory):
         x = read_block(ds, var, fs, atoms)
         if com is not None:
             x -= com[fs][:, None, :]
         out[:, fs] = x.transpose(1, 0, 2)
-    if isinstance(out, np.memmap):
-        out.flush()
     return out
+
+
+class FileSeries:
+    """Atom-major (n_atoms, n_frames, 3) float64 array in an anonymous temporary file.
+
+    Written and read with ``pwrite``/``pread`` (no memory map), so staged data lives in the
+    OS page cache, not in the process's resident memory.  Supports ``a[i0:i1, f0:f1]`` reads
+    and ``a[:, f0:f1] = block`` writes only.
+    """
+
+    def __init__(self, shape):
+        import tempfile
+
+        self.shape = tuple(shape)
+        self._fh = tempfile.TemporaryFile(prefix="rotorlab_stage_")
+        self._fd = self._fh.fileno()
+        os.ftruncate(self._fd, 8 * int(np.prod(self.shape)))
+
+    def _off(self, a, f):
+        return 8 * 3 * (a * self.shape[1] + f)
+
+    def __setitem__(self, key, value):
+        sa, sf = key
+        if sa != slice(None):
+            raise IndexError("FileSeries writes whole atom ranges only")
+        f0, f1, _ = sf.indices(self.shape[1])
+        v = np.ascontiguousarray(value, dtype=np.float64)
+        for a in range(self.shape[0]):
+            os.pwrite(self._fd, v[a].tobytes(), self._off(a, f0))
+
+    def __getitem__(self, key):
+        sa, sf = key
+        a0, a1, _ = sa.indices(self.shape[0])
+        f0, f1, _ = sf.indices(self.shape[1])
+        out = np.empty((a1 - a0, f1 - f0, 3))
+        if f0 == 0 and f1 == self.shape[1]:
+            buf = os.pread(self._fd, out.nbytes, self._off(a0, 0))
+            out[...] = np.frombuffer(buf, dtype=np.float64).reshape(out.shape)
+        else:
+            n = 24 * (f1 - f0)
+            for k, a in enumerate(range(a0, a1)):
+                out[k] = np.frombuffer(os.pread(self._fd, n, self._off(a, f0)), dtype=np.float64).reshape(-1, 3)
+        return out
 
 
 def atom_batches(n_atoms_sel: int, n_frames_: int, memory: float, copies: int = 6) -> list[slice]:
