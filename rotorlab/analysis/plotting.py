@@ -68,22 +68,45 @@ def plot_arrhenius(groups, ax=None):
 
 
 def plot_mode_contributions(mc, ax=None):
-    """Stacked bars of r_mode against temperature; hatched when a bound."""
+    """Per-mode conductivity drops Δ_mode = Δlog10 σ (bars) with r_mode annotated.
+
+    Bars are grouped by temperature, one per contribution (Rot, Trs, Vib); a hatched
+    bar is a bound (a "below measurable" σ on one side), an empty slot an undetermined
+    Δ. Each bar is labelled with r_mode, its [r_lo, r_hi] range when only bounds are
+    known, or "?" when undetermined.
+    """
     plt = _plt()
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5.5, 4))
     T = mc["temperature"].values
-    bottom = np.zeros(T.size)
-    for c in mc["contribution"].values:
-        r = np.nan_to_num(mc["r"].sel(contribution=c).values)
-        kinds = mc["r_kind"].sel(contribution=c).values
-        bars = ax.bar([str(int(t)) for t in T], r, bottom=bottom, label=f"r_{c}")
-        for b, k in zip(bars, kinds):
-            if k != "value":
+    contribs = list(mc["contribution"].values)
+    width = 0.8 / max(len(contribs), 1)
+    x0 = np.arange(T.size)
+    for k, c in enumerate(contribs):
+        d = mc["delta"].sel(contribution=c).values
+        dk = mc["delta_kind"].sel(contribution=c).values
+        r = mc["r"].sel(contribution=c).values
+        lo = mc["r_lo"].sel(contribution=c).values
+        hi = mc["r_hi"].sel(contribution=c).values
+        xs = x0 + (k - (len(contribs) - 1) / 2) * width
+        bars = ax.bar(xs, np.nan_to_num(d), width=width * 0.95, label=f"Δ_{c}")
+        for b, kind, dv, rv, l, h in zip(bars, dk, d, r, lo, hi):
+            if kind != "value":
                 b.set_hatch("//")
-        bottom += r
+            if np.isfinite(rv):
+                txt = f"r={rv:.2f}"
+            elif np.isfinite(l) or np.isfinite(h):
+                txt = f"r∈[{np.nan_to_num(l, nan=0):.2f},{np.nan_to_num(h, nan=1):.2f}]"
+            else:
+                txt = "r=?"
+            if kind == "lower_bound":
+                txt = "≥" + f"{dv:.2f}\n" + txt
+            ax.annotate(txt, (b.get_x() + b.get_width() / 2, max(np.nan_to_num(dv), 0)),
+                        ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(x0, [f"{t:g}" for t in T])
+    ax.axhline(0, color="k", lw=0.5)
     ax.set_xlabel("T (K)")
-    ax.set_ylabel("mode contribution r")
-    ax.legend(fontsize=7, title="hatched: bound")
+    ax.set_ylabel("Δ log10 σ per frozen motion")
+    ax.legend(fontsize=7, title="hatched: bound", title_fontsize=7)
     return fig
 
 
