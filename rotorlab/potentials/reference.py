@@ -37,16 +37,16 @@ __all__ = ["ReferenceForceField", "ELEMENT_PARAMS", "MATERIAL_SETTINGS", "FORMAL
 
 #: Gilbert repulsion parameters per element: (a radius [Å], b softness [Å]).
 ELEMENT_PARAMS = {
-    "H": (1.10, 0.085),
-    "Li": (0.80, 0.080),
+    "H": (1.22, 0.085),
+    "Li": (0.90, 0.080),
     "B": (0.95, 0.085),
-    "O": (1.45, 0.090),
-    "Na": (1.10, 0.085),
-    "P": (1.00, 0.085),
-    "S": (1.60, 0.095),
-    "Sn": (1.10, 0.085),
-    "K": (1.40, 0.090),
-    "Cl": (1.70, 0.095),
+    "O": (1.55, 0.090),
+    "Na": (1.20, 0.085),
+    "P": (1.10, 0.085),
+    "S": (1.88, 0.095),
+    "Sn": (1.20, 0.085),
+    "K": (1.50, 0.090),
+    "Cl": (1.80, 0.095),
 }
 #: Formal charges of atoms that are neither mobile nor part of a unit [e].
 FORMAL_CHARGES = {"Li": 1.0, "Na": 1.0, "K": 1.0, "Mg": 2.0, "O": -2.0, "S": -2.0,
