@@ -16,6 +16,9 @@ __version__ = "0.1.0"
 _SUBMODULES = {"materials", "topology", "store", "md", "potentials", "analysis", "units", "cli"}
 _LAZY = {
     "Simulation": ("rotorlab.md.simulation", "Simulation"),
+    "SimulationExploded": ("rotorlab.md.simulation", "SimulationExploded"),
+    "relax": ("rotorlab.md.relax", "relax"),
+    "analyze": ("rotorlab.analysis", "analyze"),
     "detect": ("rotorlab.topology", "detect"),
     "open_store": ("rotorlab.store", "open_store"),
     "TrajectoryStore": ("rotorlab.store", "TrajectoryStore"),

@@ -78,28 +78,40 @@ def _cmd_info(args) -> int:
 
     store = TrajectoryStore.open(args.store, mode="r")
     ds = store.to_xarray()
-    print(f"store    : {args.store}")
-    for key in ("material", "constraint_mode", "target_temperature", "timestep", "thermostat",
-                "potential_id", "rotorlab_version", "created"):
-        if key in ds.attrs:
-            print(f"{key:<9}: {ds.attrs[key]}")
-    print(f"frames   : {ds.sizes.get('frame', 0)}")
-    print(f"atoms    : {ds.sizes.get('atom', 0)}")
-    print(f"rotors   : {ds.sizes.get('rotor', 0)}")
-    if ds.sizes.get("frame", 0):
-        t = ds["time"].values
-        print(f"time     : {t[0]:.4g} – {t[-1]:.4g} ps")
-        if "temperature" in ds:
-            import numpy as np
+    def row(key, value):
+        print(f"{key:<19}: {value}")
 
+    row("store", args.store)
+    for key in ("material", "constraint_mode", "target_temperature", "timestep", "thermostat",
+                "potential_id", "n_dof", "rotorlab_version", "created"):
+        if ds.attrs.get(key) is not None:
+            row(key, ds.attrs[key])
+    row("frames", ds.sizes.get("frame", 0))
+    row("atoms", ds.sizes.get("atom", 0))
+    row("rotors", ds.sizes.get("rotor", 0))
+    if ds.sizes.get("frame", 0):
+        import numpy as np
+
+        t = ds["time"].values
+        row("time", f"{t[0]:.4g} – {t[-1]:.4g} ps")
+        if "temperature" in ds:
             temp = np.asarray(ds["temperature"].values)
-            print(f"T        : mean {temp.mean():.1f} K, std {temp.std():.1f} K")
-    try:
+            row("temperature", f"mean {np.nanmean(temp):.1f} K, std {np.nanstd(temp):.1f} K")
+        if "model_deviation" in ds:
+            md = np.asarray(ds["model_deviation"].values)
+            row("model_deviation", f"max {np.nanmax(md):.3f} eV/Å, mean {np.nanmean(md):.3f} eV/Å")
+    if store.has_checkpoint:
         _, meta = store.read_checkpoint()
-        print(f"checkpoint: step {meta.get('step')}")
-    except Exception:
-        print("checkpoint: none")
-    print("variables: " + ", ".join(sorted(ds.data_vars)))
+        step = meta.get("integrator", {}).get("step", meta.get("step"))
+        cfg = meta.get("config", {})
+        planned = ""
+        if "steps" in cfg:
+            planned = (f" of {int(cfg.get('equilibration_steps', 0)) + int(cfg['steps'])} planned"
+                       " (resume: rotorlab resume STORE)")
+        row("checkpoint", f"step {step}{planned}")
+    else:
+        row("checkpoint", "none")
+    row("variables", ", ".join(sorted(ds.data_vars)))
     return 0
 
 

@@ -53,3 +53,28 @@ def test_console_script_runs():
     r = subprocess.run([sys.executable, "-m", "rotorlab.cli", "--version"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("rotorlab ")
+
+
+def test_info_summarises_a_store(tmp_path, capsys):
+    import numpy as np
+
+    from rotorlab.store import TrajectoryStore
+
+    st = TrajectoryStore.create(tmp_path / "s.zarr", species=["Li", "H"], masses=[6.94, 1.008],
+                                rotor_id=[-1, -1], attrs={"material": "toy",
+                                                          "constraint_mode": "RC"},
+                                chunk_frames=2)
+    n = 3
+    st.append({"positions": np.zeros((n, 2, 3)), "velocities": np.zeros((n, 2, 3)),
+               "cell": np.tile(np.eye(3) * 5, (n, 1, 1)), "time": np.arange(n) * 0.01,
+               "step": np.arange(n), "temperature": np.array([290.0, 300.0, 310.0])})
+    st.flush()
+    assert main(["info", str(tmp_path / "s.zarr")]) == 0
+    out = capsys.readouterr().out
+    assert "RC" in out and "mean 300.0 K" in out and "0 – 0.02 ps" in out
+    assert "checkpoint         : none" in out
+
+
+def test_info_missing_store(capsys, tmp_path):
+    assert main(["info", str(tmp_path / "none.zarr")]) == 2
+    assert "none.zarr" in capsys.readouterr().err

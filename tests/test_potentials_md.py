@@ -56,8 +56,6 @@ def test_rc_run_resumes_with_deepmd(tmp_path):
     assert sim.dataset().sizes["frame"] == 5
 
 
-@pytest.mark.xfail(strict=True, reason="needs the Simulation hook that stores the ensemble's "
-                                       "last_model_deviation in the store's model_deviation")
 def test_rc_run_stores_model_deviation(tmp_path):
     atoms = materials.get("LiBH4", (2, 2, 2))
     ens = DeePMDEnsemble(PATHS, atoms, k=5, sigma_high=100.0)
@@ -71,3 +69,31 @@ def test_rc_run_stores_model_deviation(tmp_path):
     x, cell = ds["positions"].values[2], ds["cell"].values[2]
     assert ds["model_deviation"].values[2] == pytest.approx(
         max_force_deviation(ens.evaluate_all(x, cell)[1]), rel=1e-6)
+
+
+def test_model_paths_as_potential_spec_and_bitwise_resume(tmp_path):
+    """`potential=[paths]` builds an ensemble; a run cut at its checkpoint and resumed
+    gives the same frames (model deviation included) as an uninterrupted run."""
+    atoms = materials.get("LiBH4", (2, 2, 2))
+    spec = [str(p) for p in PATHS]
+    kw = dict(mode="RC", temperature=300.0, frame_interval=5, checkpoint_interval=10,
+              seed=11, progress=False)
+    full = Simulation(atoms, spec, steps=20, store=tmp_path / "full.zarr", **kw)
+    assert isinstance(full.forcefield, DeePMDEnsemble)
+    full.run()
+    part = Simulation(atoms, spec, steps=10, store=tmp_path / "part.zarr", **kw)
+    part.run()
+    resumed = Simulation.resume(tmp_path / "part.zarr", steps=10, progress=False)
+    assert isinstance(resumed.forcefield, DeePMDEnsemble)
+    resumed.run()
+    a, b = full.dataset(), resumed.dataset()
+    assert a.sizes["frame"] == b.sizes["frame"] == 5
+    np.testing.assert_array_equal(a["positions"].values, b["positions"].values)
+    np.testing.assert_array_equal(a["model_deviation"].values, b["model_deviation"].values)
+    assert np.all(np.isfinite(a["model_deviation"].values))
+
+
+def test_missing_model_path_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pb"):
+        Simulation(materials.get("LiBH4", (2, 2, 2)), str(tmp_path / "nope.pb"), mode="RC",
+                   temperature=300.0, steps=5, progress=False)

@@ -47,6 +47,8 @@ def _potential(spec, atoms):
     """'reference' stays a string (built by Simulation); others go through the loader."""
     if spec in (None, "reference"):
         return "reference"
+    if "," in spec:  # an ensemble: the first model drives, all give the model deviation
+        return [p.strip() for p in spec.split(",") if p.strip()]
     return spec
 
 
@@ -97,8 +99,9 @@ def cmd_relax(args) -> int:
     else:
         from rotorlab.md.simulation import _resolve_potential
 
-        ff, _ = _resolve_potential(args.potential, None, None, None,
-                                   atoms.info.get("material"))
+        ff, _ = _resolve_potential(_potential(args.potential, atoms), None, None, None,
+                                   atoms.info.get("material"),
+                                   symbols=atoms.get_chemical_symbols())
     v0 = atoms.get_volume()
     out = relax(atoms, ff, cell=not args.fixed_cell, fmax=args.fmax, steps=args.steps,
                 optimizer=args.optimizer)
@@ -135,7 +138,8 @@ def add_run_parsers(subparsers) -> None:
     p.add_argument("--thermostat", default="nhc", help="nhc | csvr | langevin | nve")
     p.add_argument("--tau", type=float, default=100.0, help="thermostat time constant [fs]")
     p.add_argument("--potential", default="reference",
-                   help="reference | bundled | PATH to a model file")
+                   help="reference | bundled | MODEL_ID | PATH to a DeePMD model | "
+                        "PATH1,PATH2,... (ensemble: first drives, all give the model deviation)")
     p.add_argument("--frame-interval", type=int, default=10)
     p.add_argument("--checkpoint-interval", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)

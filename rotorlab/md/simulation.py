@@ -138,32 +138,42 @@ def _material(name_or_none):
         return None
 
 
-def _resolve_potential(potential, topology, positions, cell, material):
-    """Return ``(forcefield, spec)``; ``spec`` is JSON describing how to rebuild it."""
+def _resolve_potential(potential, topology, positions, cell, material, symbols=None):
+    """Return ``(forcefield, spec)``; ``spec`` is JSON describing how to rebuild it.
+
+    ``potential`` may be ``"reference"``, ``"bundled"``, a model file, the id of a model
+    directory under ``datasets/models/``, a list of model files (an ensemble: the first
+    drives, all give the model deviation) or a force-field object.
+    """
     from rotorlab.potentials.reference import ReferenceForceField
 
     if potential is None or (isinstance(potential, str) and potential.lower() == "reference"):
         ff = ReferenceForceField.from_topology(topology, positions, cell, material=material)
         return ff, {"kind": "reference"}
-    if isinstance(potential, (str, os.PathLike)):
-        spec = str(potential)
-        if spec.lower() != "bundled" and not Path(spec).exists():
-            raise FileNotFoundError(f"potential file {spec!r} does not exist")
-        from rotorlab import potentials as _pots
+    if symbols is None and topology is not None:
+        symbols = list(topology.symbols)
+    mat_name = getattr(material, "name", material)
+    if isinstance(potential, (str, os.PathLike, list, tuple)):
+        from rotorlab.potentials.registry import load
 
-        loader = getattr(_pots, "load", None)
-        if loader is None:
-            raise ValueError(
-                f"potential {spec!r}: loading model files needs rotorlab.potentials.load "
-                "(DeePMD support), which is not available in this installation; use "
-                "potential='reference' or pass a ForceField object")
-        mat_name = getattr(material, "name", material)
-        ff = loader(spec, mat_name)
-        return ff, {"kind": "load", "spec": spec if spec.lower() == "bundled"
-                    else str(Path(spec).resolve()), "material": mat_name}
+        if isinstance(potential, (list, tuple)):
+            for p in potential:
+                if not Path(p).exists():
+                    raise FileNotFoundError(f"potential file {str(p)!r} does not exist")
+            spec = [str(Path(p).resolve()) for p in potential]
+        else:
+            spec = str(potential)
+            if Path(spec).exists():
+                spec = str(Path(spec).resolve())
+            elif spec.lower() != "bundled" and (os.sep in spec or Path(spec).suffix):
+                raise FileNotFoundError(f"potential file {spec!r} does not exist")
+        ff = load(spec, mat_name, symbols=symbols)
+        return ff, {"kind": "load", "spec": spec, "material": mat_name}
     if not hasattr(potential, "compute"):
         raise TypeError("potential must be 'reference', 'bundled', a model path or an object "
                         "with compute(positions, cell)")
+    if hasattr(potential, "bind") and symbols is not None:
+        potential.bind(symbols)
     if hasattr(potential, "get_state") and hasattr(type(potential), "from_state"):
         return potential, {"kind": "state", "class": type(potential).__module__ + ":"
                            + type(potential).__qualname__}
@@ -312,6 +322,9 @@ class Simulation:
             atoms = _relax(atoms, ff, **(relax_kwargs or {}))
             cell = np.array(atoms.cell.array, dtype=np.float64)
             positions = topology.whole_positions(atoms.positions, cell)
+            if hasattr(ff, "reset_statistics"):
+                # model-deviation checks count force calls: realign them with MD steps
+                ff.reset_statistics()
 
         cons = Constraints.from_topology(topology, mode, species=constrain_species,
                                          positions=positions)
@@ -335,6 +348,7 @@ class Simulation:
             "checkpoint_interval": int(checkpoint_interval), "seed": int(seed),
             "explosion_factor": float(explosion_factor), "min_distance": float(min_distance),
             "store_forces": bool(store_forces), "potential": ff_spec,
+            "model_deviation": hasattr(ff, "last_model_deviation"),
             "potential_id": str(getattr(ff, "id", type(ff).__name__)),
             "potential_version": str(getattr(ff, "version", "")),
             "mobile_species": str(topology.mobile_species),
@@ -364,7 +378,7 @@ class Simulation:
                 rotor_id=topology.rotor_id, rotor_kind=list(topology.rotor_kind),
                 orientation_atoms=topology.orientation_atoms, attrs=attrs,
                 chunk_frames=chunk_frames, velocities=True, forces=bool(store_forces),
-                overwrite=overwrite)
+                model_deviation=self.config["model_deviation"], overwrite=overwrite)
             self._checkpoint()
 
     # ------------------------------------------------------------------ properties
@@ -405,10 +419,14 @@ class Simulation:
         arrays.update(carr)
         meta = {"integrator": meta, "constraints": cmeta, "config": self.config}
         spec = self.config["potential"]
-        if spec["kind"] in ("reference", "state"):
-            farr, fmeta = self.forcefield.get_state()
+        ff = self.forcefield
+        if spec["kind"] in ("reference", "state") or (
+                spec["kind"] == "load" and hasattr(ff, "get_state")
+                and hasattr(type(ff), "from_state")):
+            farr, fmeta = ff.get_state()
             arrays.update(farr)
             meta["forcefield"] = fmeta
+            meta["forcefield_class"] = type(ff).__module__ + ":" + type(ff).__qualname__
         return arrays, meta
 
     def _checkpoint(self):
@@ -470,8 +488,18 @@ class Simulation:
             mod, qual = spec["class"].split(":")
             ff = getattr(importlib.import_module(mod), qual).from_state(arrays,
                                                                        meta["forcefield"])
+        elif spec["kind"] == "load" and "forcefield_class" in meta:
+            # model files are reloaded from their recorded paths (versions checked) and
+            # counters such as the ensemble's model-deviation history restored
+            import importlib
+
+            mod, qual = meta["forcefield_class"].split(":")
+            ff = getattr(importlib.import_module(mod), qual).from_state(arrays,
+                                                                       meta["forcefield"])
         elif spec["kind"] == "load":
-            ff, _ = _resolve_potential(spec["spec"], None, None, None, spec.get("material"))
+            ff, _ = _resolve_potential(spec["spec"], None, None, None, spec.get("material"),
+                                       symbols=[str(x) for x in
+                                                np.asarray(ts.to_xarray()["species"].values)])
         else:
             raise ValueError(f"this run used a custom force field ({spec.get('id')!r}); "
                              "pass it again with potential=")
@@ -512,6 +540,9 @@ class Simulation:
         }
         if self.config["store_forces"]:
             frame["forces"] = integ.f.copy()
+        if self.config.get("model_deviation"):
+            # the ensemble's latest max force deviation ε_f [eV/Å] (evaluated every k calls)
+            frame["model_deviation"] = float(integ.ff.last_model_deviation)
         return frame
 
     def _check(self, full: bool):
