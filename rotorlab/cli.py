@@ -118,7 +118,7 @@ def _cmd_info(args) -> int:
 def _cmd_demo(args) -> int:
     from rotorlab.demo import run_demo
 
-    return run_demo(outdir=args.outdir, quick=not args.full)
+    return run_demo(outdir=args.outdir, quick=not args.full, steps=args.steps)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the main job on the bundled defaults")
     d.add_argument("--outdir", default="results/demo")
-    d.add_argument("--full", action="store_true", help="longer runs (minutes more)")
+    d.add_argument("--full", action="store_true", help="5x longer runs")
+    d.add_argument("--steps", type=int, default=None,
+                   help="production steps per constraint mode (default 6000 x 0.5 fs)")
     d.set_defaults(func=_cmd_demo)
 
     # Optional command groups contributed by other subpackages.

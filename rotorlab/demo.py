@@ -129,7 +129,8 @@ def _summarise(res) -> None:
                 print(f"   {t:g} K  Delta_{c:<3} = {d_txt:<12}  r_{c} {r_txt}")
 
 
-def run_demo(outdir="results/demo", quick: bool = True) -> int:
+def run_demo(outdir="results/demo", quick: bool = True, steps: int | None = None,
+             equilibration_steps: int | None = None, frame_interval: int = 10) -> int:
     """Run the demo job and print where results are.
 
     Parameters
@@ -137,7 +138,11 @@ def run_demo(outdir="results/demo", quick: bool = True) -> int:
     outdir : path
         Output directory (created).
     quick : bool
-        Short runs (a few minutes on a laptop) when True; ~5x longer otherwise.
+        Short runs (about five minutes on a laptop) when True; 5x longer otherwise.
+    steps, equilibration_steps : int, optional
+        Override the production / equilibration steps per mode (0.5 fs each).
+    frame_interval : int
+        Steps between stored frames.
 
     Returns
     -------
@@ -151,8 +156,10 @@ def run_demo(outdir="results/demo", quick: bool = True) -> int:
     t0 = time.perf_counter()
     _stage_catalog()
     scale = 1 if quick else 5
-    stores = _run_modes(outdir, "LiBH4", 600.0, eq_steps=1000 * scale, steps=6000 * scale,
-                        frame_interval=10)
+    steps = 6000 * scale if steps is None else int(steps)
+    eq = 1000 * scale if equilibration_steps is None else int(equilibration_steps)
+    stores = _run_modes(outdir, "LiBH4", 600.0, eq_steps=eq, steps=steps,
+                        frame_interval=int(frame_interval))
     print("\n== 3. analysis (transport, rotors, hops, vibrations), side by side")
     res = analyze(stores, outdir / "analysis")
     _summarise(res)

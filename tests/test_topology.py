@@ -103,3 +103,38 @@ def test_b10h10_apical_axis():
     assert np.all((d > 3.5) & (d < 4.0))
     axis = (pos[j] - pos[i]) / d[:, None]
     np.testing.assert_allclose(np.abs(axis[:, 2]), 1.0, atol=0.02)
+
+
+def _thio_cell():
+    """A Na11Sn2PS12-like toy cell: one PS4, one SnS4 (tetrahedra) and Na, cubic 12 Å."""
+    def tet(center, r):
+        d = r / np.sqrt(3)
+        return np.array(center) + np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) * d
+
+    pos = np.vstack([[1.0, 1.0, 1.0], tet([1.0, 1.0, 1.0], 2.05),     # PS4 across the corner
+                     [6.0, 6.0, 6.0], tet([6.0, 6.0, 6.0], 2.40),     # SnS4
+                     [[3.5, 9.0, 3.0], [9.0, 3.5, 9.0], [3.0, 3.5, 9.5]]])
+    atoms = Atoms("PS4SnS4Na3", positions=pos, cell=[12, 12, 12], pbc=True)
+    atoms.wrap()
+    return atoms
+
+
+def test_sns4_framework_by_default_and_selectable():
+    from rotorlab.materials import catalog
+
+    atoms = _thio_cell()
+    mat = catalog("Na11Sn2PS12")
+    top = detect(atoms, material=mat)
+    assert top.rotor_kinds == ["PS4"] and top.n_rotors == 1
+    assert top.framework["SnS4"].shape == (1, 5)
+    both = detect(atoms, material=mat, rotors=["PS4", "SnS4"])
+    assert sorted(both.rotor_kind.tolist()) == ["PS4", "SnS4"]
+    sn = [r for r in range(both.n_rotors) if both.rotor_kind[r] == "SnS4"][0]
+    ref = both.reference[both.rotor_ptr[sn]:both.rotor_ptr[sn + 1]]
+    sym = both.symbols[both.rotor_members(sn)]
+    centre = ref[sym == "Sn"][0]
+    np.testing.assert_allclose(np.linalg.norm(ref[sym == "S"] - centre, axis=1), 2.40, atol=1e-9)
+    # PS4 straddles the periodic boundary and is still whole
+    ps = [r for r in range(both.n_rotors) if both.rotor_kind[r] == "PS4"][0]
+    ref = both.reference[both.rotor_ptr[ps]:both.rotor_ptr[ps + 1]]
+    assert np.linalg.norm(ref, axis=1).max() < 2.1
