@@ -128,18 +128,37 @@ def mobile_indices(ds: xr.Dataset, species_: str | None = None) -> np.ndarray:
 
 
 def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None = None) -> np.ndarray:
-    """Materialise ``ds[var]`` for a frame slice (and atom subset) as float64 (n, na, 3)."""
-    da = ds[var].isel(frame=frames)
+    """Materialise ``ds[var]`` for a frame slice (and atom subset) as float64 (n, na, 3).
+
+    The result is always a new array owned by the caller (never a view of ``ds``).
+
+    For a dask-backed variable the block is filled one store chunk (along ``frame``) at a
+    time into a preallocated array, so the transient memory is the output plus one decoded
+    chunk, not the output plus a concatenation of all its chunks.
+    """
+    da = ds[var]
     if atoms is not None:
         # contiguous ranges select cheaply; fancy indexing otherwise
         if atoms.size and np.all(np.diff(atoms) == 1):
             da = da.isel(atom=slice(int(atoms[0]), int(atoms[-1]) + 1))
         else:
             da = da.isel(atom=atoms)
-    if da.chunks is not None:
-        # one chunk at a time: the threaded scheduler would load several chunks concurrently
-        return np.asarray(da.data.compute(scheduler="synchronous"), dtype=np.float64)
-    return np.asarray(da.values, dtype=np.float64)
+    if da.chunks is None:
+        # always a copy: callers modify blocks in place (drift removal, fractional
+        # coordinates), which must never write through to the caller's Dataset
+        return np.array(da.isel(frame=frames).values, dtype=np.float64, copy=True)
+    f0, f1, step = frames.indices(n_frames(ds))
+    if step != 1:
+        return np.asarray(da.isel(frame=frames).data.compute(scheduler="synchronous"), dtype=np.float64)
+    bounds = np.cumsum((0,) + tuple(da.chunks[da.dims.index("frame")]))
+    out = np.empty((max(f1 - f0, 0),) + da.shape[1:], dtype=np.float64)
+    a = f0
+    while a < f1:
+        b = min(f1, int(bounds[np.searchsorted(bounds, a, side="right")]))
+        # synchronous scheduler: one chunk decoded at a time
+        out[a - f0:b - f0] = da.isel(frame=slice(a, b)).data.compute(scheduler="synchronous")
+        a = b
+    return out
 
 
 def read_series(ds: xr.Dataset, var: str, atoms: np.ndarray, memory: float = DEFAULT_MEMORY) -> np.ndarray:
