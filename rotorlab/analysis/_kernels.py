@@ -412,7 +412,6 @@ def reorientation_events(u, cos_threshold, settle):
     return counts, events
 
 
-@njit(cache=True)
 def histogram_grid(frac, shape0, shape1, shape2):
     """Count fractional coordinates (wrapped into [0, 1)) on a periodic grid.
 
@@ -426,6 +425,17 @@ def histogram_grid(frac, shape0, shape1, shape2):
     float64 (shape0, shape1, shape2)
     """
     g = np.zeros((shape0, shape1, shape2))
+    histogram_grid_add(frac, g)
+    return g
+
+
+@njit(cache=True)
+def histogram_grid_add(frac, g):
+    """Add the counts of fractional coordinates ``frac`` (M, 3) to the grid ``g`` in place.
+
+    Coordinates are wrapped into [0, 1); ``g`` is float64 (n0, n1, n2).
+    """
+    shape0, shape1, shape2 = g.shape
     for m in range(frac.shape[0]):
         a = frac[m, 0] - np.floor(frac[m, 0])
         b = frac[m, 1] - np.floor(frac[m, 1])
@@ -440,4 +450,3 @@ def histogram_grid(frac, shape0, shape1, shape2):
         if k >= shape2:
             k = shape2 - 1
         g[i, j, k] += 1.0
-    return g

@@ -22,7 +22,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from ._kernels import histogram_grid, rdf_hist
+from ._kernels import histogram_grid_add, rdf_hist
 from .transport import _Analyzer
 
 BOHR = 0.529177210903  # Å (CODATA 2018); not in rotorlab.units
@@ -222,9 +222,12 @@ class AnionFreeEnergy(_Analyzer):
 
 
 def _frac_block(ds, fs, idx):
+    """Fractional coordinates (T, n, 3) of atoms ``idx`` for the frames ``fs`` (computed in place)."""
     x = _data.read_block(ds, "positions", fs, idx)
     inv = np.linalg.inv(_data.cells(ds, fs))
-    return np.einsum("tai,tij->taj", x, inv)
+    for t in range(x.shape[0]):  # row by row in place: no second block-sized array
+        x[t] = x[t] @ inv[t]
+    return x
 
 
 class MobileIonDensity(_Analyzer):
@@ -255,10 +258,12 @@ class MobileIonDensity(_Analyzer):
         nf = 0
         for fs in _data.frame_chunks(ds, idx.size * 3 * 8 * 4, self.memory):
             f = _frac_block(ds, fs, idx).reshape(-1, 3)
-            g += histogram_grid(np.ascontiguousarray(f), *shape)
+            histogram_grid_add(np.ascontiguousarray(f), g)  # in place: no second grid
+            del f
             nf += fs.stop - fs.start
         V = abs(np.linalg.det(cell))
-        dens = g / (nf * V / np.prod(shape))
+        dens = g
+        dens /= nf * V / np.prod(shape)
         self._cell = cell
         self._species = _data.species(ds)
         self._ref = _frac_block(ds, slice(0, 1), np.arange(ds.sizes["atom"]))[0] % 1.0
