@@ -150,6 +150,10 @@ class Integrator:
         return self.step_count * self.dt
 
     def _forces(self):
+        if not np.isfinite(self.x).all():
+            # never hand NaN/inf to a force field (numba cell lists index out of bounds)
+            raise FloatingPointError(
+                f"non-finite positions at step {self.step_count + 1}: the dynamics exploded")
         e, f, _ = split_result(self.ff.compute(self.x, self.cell))
         f = np.array(f, dtype=np.float64, order="C")
         self.cons.project_forces(f)

@@ -615,7 +615,10 @@ class Simulation:
                 self._check(True)
                 store.append(self._frame())
             while integ.step_count < total:
-                integ.step()
+                try:
+                    integ.step()
+                except FloatingPointError as exc:
+                    raise SimulationExploded(self._explain(str(exc))) from exc
                 s = integ.step_count
                 is_frame = s >= eq and (s - eq) % fi == 0
                 is_cp = s % ci == 0 or s == total
@@ -638,13 +641,17 @@ class Simulation:
                         f"interrupted at step {s}; store and checkpoint are consistent"
                         + (f" — continue with Simulation.resume({str(self.store_path)!r})"
                            if store is not None else ""))
-        except SimulationExploded:
+        except BaseException:
+            # explosion, Ctrl-C or an error in the force field: keep the frames written
+            # so far (the last checkpoint is untouched and stays consistent with them)
             if store is not None:
-                store.flush()
-            raise
-        except KeyboardInterrupt:
-            if store is not None:
-                store.flush()
+                try:
+                    store.flush()
+                except Exception as flush_error:  # do not mask the original error
+                    import warnings
+
+                    warnings.warn(f"could not flush the trajectory store: {flush_error!r}",
+                                  RuntimeWarning, stacklevel=2)
             raise
         finally:
             bar.update(pending)

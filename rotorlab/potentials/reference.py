@@ -572,10 +572,27 @@ class ReferenceForceField:
     def compute(self, positions, cell):
         """Energy [eV], forces (N, 3) [eV/Å] and virial (3, 3) [eV] (``σ = −W/V``).
 
+        Parameters
+        ----------
+        positions : ndarray, shape (N, 3)
+            Cartesian positions [Å], wrapped or unwrapped.
+        cell : ndarray, shape (3, 3)
+            Lattice vectors as rows [Å].
+
+        Returns
+        -------
+        energy : float
+            [eV].
+        forces : ndarray, shape (N, 3)
+            [eV/Å].
+        virial : ndarray, shape (3, 3)
+            [eV], ``W = -∂E/∂ε``.
+
         Raises
         ------
         ValueError
-            Wrong number of atoms, degenerate cell, or a cell so thin that more than
+            Wrong number of atoms, non-finite positions or cell (the numba cell list
+            would index out of bounds), degenerate cell, or a cell so thin that more than
             12 images per direction would be needed.
         """
         x = np.ascontiguousarray(positions, dtype=np.float64)
@@ -583,6 +600,9 @@ class ReferenceForceField:
         if x.shape != (self.n_atoms, 3):
             raise ValueError(f"reference force field was built for {self.n_atoms} atoms, "
                              f"got positions of shape {x.shape}")
+        if not (np.isfinite(x).all() and np.isfinite(cellm).all()):
+            raise ValueError("non-finite positions or cell (NaN/inf): the dynamics has "
+                             "exploded")
         if cellm.shape != (3, 3) or abs(np.linalg.det(cellm)) < 1e-6:
             raise ValueError("a periodic 3x3 cell with non-zero volume is required")
         vol = abs(np.linalg.det(cellm))
