@@ -254,7 +254,7 @@ class Simulation:
     ------
     ValueError
         Unknown mode or thermostat, a mode for a species without rotors, ``dt <= 0``,
-        ``T < 0``, non-positive intervals.
+        ``T < 0``, non-positive intervals, no potential (``potential=None``).
     FileNotFoundError
         A potential path that does not exist.
     """
@@ -287,6 +287,11 @@ class Simulation:
         if explosion_factor <= 1:
             raise ValueError("explosion_factor must be > 1")
         thermo = make_thermostat(thermostat, temperature, thermostat_tau)
+        if potential is None:
+            raise ValueError(
+                "no potential given: pass 'reference' (rotorlab's test force field, not a "
+                "physics-grade model), 'bundled', a DeePMD model file or a list of them, or "
+                "a force-field object with compute(positions, cell)")
         if isinstance(potential, (str, os.PathLike)) and str(potential).lower() not in (
                 "reference", "bundled") and not Path(potential).exists():
             raise FileNotFoundError(f"potential file {str(potential)!r} does not exist")
