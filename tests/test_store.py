@@ -446,6 +446,51 @@ def test_checkpoint_interrupted_write_keeps_previous(tmp_path):
     assert st.read_checkpoint()[1] == {"step": 3}
 
 
+def test_checkpoint_is_one_packed_array_and_detects_damage(tmp_path):
+    p = tmp_path / "r.zarr"
+    st = new_store(p)
+    arrays = {f"a{i:02d}": np.arange(i + 1, dtype=np.float64) * 0.1 for i in range(25)}
+    arrays["be"] = np.arange(6, dtype=">i4").reshape(2, 3)  # non-native byte order kept
+    arrays["b"] = np.array([True, False])
+    st.write_checkpoint(arrays, {"step": 1})
+    cp_dir = p / "checkpoint"
+    (version,) = [d for d in cp_dir.iterdir() if d.is_dir()]
+    assert [d.name for d in version.iterdir() if d.is_dir()] == ["packed"]  # one array, not 27
+    got, _ = TrajectoryStore.open(p, "r").read_checkpoint()
+    assert set(got) == set(arrays)
+    for k, a in arrays.items():
+        assert got[k].dtype == a.dtype and got[k].shape == a.shape and got[k].tobytes() == a.tobytes()
+        assert got[k].flags.writeable
+    # a damaged chunk is a clear error, not silently wrong state
+    (chunk,) = [f for f in (version / "packed").rglob("*") if f.is_file() and f.name != "zarr.json"]
+    raw = bytearray(chunk.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="unreadable"):
+        TrajectoryStore.open(p, "r").read_checkpoint()
+
+
+def test_checkpoint_of_older_layout_still_reads(tmp_path):
+    # stores written before the packed layout: one zarr array per checkpoint array
+    p = tmp_path / "r.zarr"
+    new_store(p)
+    g = zarr.open_group(p, mode="a")
+    cp = g.create_group("checkpoint")
+    sub = cp.create_group("v000001")
+    sub.create_array("x", shape=(3,), dtype="f8")[...] = np.array([1.0, 2, 3])
+    sub.create_array("n", shape=(2, 2), dtype="i8")[...] = np.arange(4).reshape(2, 2)
+    sub.attrs.update({"meta_json": json.dumps({"step": 7}), "arrays": ["n", "x"],
+                      "shapes": {"x": [3], "n": [2, 2]}, "n_frames": 0, "complete": True})
+    cp.attrs["current"] = "v000001"
+    st = TrajectoryStore.open(p, "a")
+    arrays, meta = st.read_checkpoint()
+    assert meta == {"step": 7}
+    np.testing.assert_array_equal(arrays["n"], np.arange(4).reshape(2, 2))
+    st.write_checkpoint({"x": np.zeros(1)}, {"step": 8})  # and is replaced by the new layout
+    assert st.read_checkpoint()[1] == {"step": 8}
+    assert sorted(zarr.open_group(p)["checkpoint"].group_keys()) == ["v000002"]
+
+
 def test_no_pickle_in_store(tmp_path):
     p = tmp_path / "r.zarr"
     st = new_store(p)

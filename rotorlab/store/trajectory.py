@@ -40,8 +40,10 @@ only the returned view is cut (a concurrent writer's store is never modified by 
 reader).
 
 Checkpoints live in the ``checkpoint`` subgroup as versioned subgroups
-(``checkpoint/v000001``...); the pointer ``checkpoint.attrs["current"]`` is written
-last, so a kill during a checkpoint write leaves the previous checkpoint valid.
+(``checkpoint/v000001``...), each holding all checkpoint arrays packed into one
+checksummed uint8 array with their dtypes, shapes and offsets in its attributes; the
+pointer ``checkpoint.attrs["current"]`` is written last, so a kill during a checkpoint
+write leaves the previous checkpoint valid.
 No pickle is used anywhere; metadata is JSON.
 """
 
@@ -658,24 +660,38 @@ class TrajectoryStore:
         existing = [k for k in cp.group_keys() if re.match(r"^v\d{6,}$", k)]
         nums = [int(k[1:]) for k in existing] + [0]
         name = f"v{max(nums) + 1:06d}"
-        sub = cp.create_group(name)
+        # All arrays packed into one uint8 array (raw C-order bytes; dtype, shape and byte
+        # offset of each in the attributes): one array file + two metadata files per
+        # checkpoint instead of two files per array (25 arrays for an MD run), and a
+        # one-directory rmtree of the previous version.
+        names = sorted(arrs)
+        offsets, pos, parts = {}, 0, []
+        for k in names:
+            b = arrs[k].tobytes(order="C")
+            offsets[k] = pos
+            pos += len(b)
+            parts.append(b)
+        blob = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        sub = cp.create_group(name, attributes={
+            "meta_json": meta_json, "format": "packed-1", "arrays": names,
+            "shapes": {k: list(arrs[k].shape) for k in names},
+            "dtypes": {k: arrs[k].dtype.str for k in names}, "offsets": offsets,
+            "n_frames": self._n_committed, "complete": True})
         with zarr.config.set({"array.write_empty_chunks": True}):
-            for k, a in arrs.items():
-                z = sub.create_array(k, shape=a.shape, dtype=a.dtype,
-                                     chunks=tuple(max(d, 1) for d in a.shape),
-                                     compressors=_codecs(), fill_value=0)
-                if a.size:
-                    z[...] = a if a.ndim else a[()]
-        sub.attrs.update({"meta_json": meta_json, "arrays": sorted(arrs),
-                          "shapes": {k: list(a.shape) for k, a in arrs.items()},
-                          "n_frames": self._n_committed, "complete": True})
-        cp.attrs["current"] = name  # the commit point
+            z = sub.create_array("packed", shape=blob.shape, dtype="uint8", chunks=(max(blob.size, 1),),
+                                 compressors=_codecs(), fill_value=0)
+            if blob.size:
+                z[...] = blob
+        cp.attrs["current"] = name  # the commit point (written only after the data)
         for k in existing:  # older versions and leftovers of interrupted writes
             if k != name:
                 shutil.rmtree(self.path / "checkpoint" / k, ignore_errors=True)
 
     def read_checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Return ``(arrays, meta)`` of the current checkpoint.
+
+        Reads both the packed layout (one uint8 array, current) and the older layout of
+        one zarr array per checkpoint array.
 
         Raises
         ------
@@ -689,6 +705,20 @@ class TrajectoryStore:
             raise LookupError(f"{self.path} has no checkpoint")
         a = dict(sub.attrs)
         out = {}
+        if a.get("format") == "packed-1":
+            try:
+                raw = np.asarray(sub["packed"][...], dtype=np.uint8).tobytes()
+            except Exception as exc:
+                raise ValueError(f"{self.path}: checkpoint data is unreadable: {exc}") from exc
+            for k in a["arrays"]:
+                dt = np.dtype(a["dtypes"][k])
+                shape = tuple(a["shapes"][k])
+                n = dt.itemsize * math.prod(shape)
+                o = int(a["offsets"][k])
+                if o + n > len(raw):
+                    raise ValueError(f"{self.path}: checkpoint array {k!r} is truncated")
+                out[k] = np.frombuffer(raw, dtype=dt, count=math.prod(shape), offset=o).reshape(shape).copy()
+            return out, json.loads(a["meta_json"])
         for k in a["arrays"]:
             try:
                 out[k] = np.asarray(sub[k][...]).reshape(a["shapes"][k])
