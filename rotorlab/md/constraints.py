@@ -76,6 +76,16 @@ MODE_CODES = {MODE_NONE: "-", MODE_R: "R", MODE_T: "T", MODE_RT: "RT", MODE_RTV:
 def normalise_mode(mode: str) -> str:
     """Return the canonical upper-case name of a constraint mode.
 
+    Parameters
+    ----------
+    mode : str
+        Case-insensitive name or alias (``none``, ``rigid_translation``, ``rigid``).
+
+    Returns
+    -------
+    str
+        One of ``UC, TC, RC, RTC, RTVC, RVC``.
+
     Raises
     ------
     ValueError
@@ -803,10 +813,12 @@ class Constraints:
         raise NotImplementedError("rotor constraints cannot follow an atom re-indexing")
 
     def copy(self) -> "Constraints":
+        """Independent deep copy (ASE protocol)."""
         arrays, meta = self.get_state()
         return Constraints.from_state({k: np.array(v) for k, v in arrays.items()}, meta)
 
     def todict(self):
+        """JSON-serialisable description (ASE protocol)."""
         arrays, meta = self.get_state()
         return {"name": "rotorlab.Constraints",
                 "kwargs": {"arrays": {k: v.tolist() for k, v in arrays.items()}, "meta": meta}}

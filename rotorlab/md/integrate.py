@@ -27,7 +27,19 @@ __all__ = ["Integrator", "kick", "drift", "kinetic_energy", "maxwell_boltzmann"]
 
 @njit(cache=True)
 def kick(v, f, acc, h):
-    """``v += h · f · acc`` in place; ``acc = ACCEL / m`` (N,), ``h`` [fs]."""
+    """Velocity kick ``v += h · acc · f`` in place.
+
+    Parameters
+    ----------
+    v : ndarray, shape (N, 3)
+        Velocities [Å/fs], modified in place.
+    f : ndarray, shape (N, 3)
+        Forces [eV/Å] (already projected).
+    acc : ndarray, shape (N,)
+        ``ACCEL / m_i`` [(Å/fs²)/(eV/Å)], the force-to-acceleration factor.
+    h : float
+        Kick length [fs].
+    """
     for i in range(v.shape[0]):
         a = acc[i] * h
         v[i, 0] += a * f[i, 0]
@@ -37,7 +49,17 @@ def kick(v, f, acc, h):
 
 @njit(cache=True)
 def drift(x, v, h):
-    """``x += h · v`` in place [Å]."""
+    """Position drift ``x += h · v`` in place.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, 3)
+        Unwrapped positions [Å], modified in place.
+    v : ndarray, shape (N, 3)
+        Velocities [Å/fs].
+    h : float
+        Drift length [fs].
+    """
     for i in range(x.shape[0]):
         x[i, 0] += h * v[i, 0]
         x[i, 1] += h * v[i, 1]
@@ -46,7 +68,20 @@ def drift(x, v, h):
 
 @njit(cache=True)
 def kinetic_energy(v, masses):
-    """Kinetic energy [eV] of velocities (N, 3) [Å/fs] with masses (N,) [amu]."""
+    """Kinetic energy ``½ Σ m_i |v_i|²``.
+
+    Parameters
+    ----------
+    v : ndarray, shape (N, 3)
+        Velocities [Å/fs].
+    masses : ndarray, shape (N,)
+        [amu].
+
+    Returns
+    -------
+    float
+        Kinetic energy [eV].
+    """
     s = 0.0
     for i in range(v.shape[0]):
         s += masses[i] * (v[i, 0] * v[i, 0] + v[i, 1] * v[i, 1] + v[i, 2] * v[i, 2])
@@ -58,6 +93,23 @@ def maxwell_boltzmann(masses, temperature, rng, constraints: Constraints | None 
 
     Velocities are drawn from the Maxwell–Boltzmann distribution, projected with ``P_v`` and
     rescaled so that ``2 KE / (N_f k_B) = temperature``.
+
+    Parameters
+    ----------
+    masses : array_like, shape (N,)
+        [amu].
+    temperature : float
+        [K]; 0 gives zero velocities.
+    rng : numpy.random.Generator
+        Source of the Gaussian draws.
+    constraints : Constraints, optional
+        Project onto the constraint tangent space and use its ``N_f``; default: no
+        constraints, ``N_f = 3N``.
+
+    Returns
+    -------
+    ndarray, shape (N, 3)
+        Velocities [Å/fs].
     """
     masses = np.asarray(masses, dtype=np.float64)
     v = rng.standard_normal((len(masses), 3)) * np.sqrt(KB * temperature * ACCEL / masses)[:, None]
@@ -190,7 +242,15 @@ class Integrator:
         self.step_count += 1
 
     def run(self, n: int, callback=None) -> None:
-        """Take ``n`` steps, calling ``callback(self)`` after each one if given."""
+        """Take ``n`` steps.
+
+        Parameters
+        ----------
+        n : int
+            Number of steps.
+        callback : callable, optional
+            ``callback(self)`` after every step.
+        """
         for _ in range(int(n)):
             self.step()
             if callback is not None:
@@ -210,7 +270,16 @@ class Integrator:
         return arrays, meta
 
     def set_state(self, arrays, meta) -> None:
-        """Restore :meth:`get_state` output exactly (no force re-evaluation)."""
+        """Restore :meth:`get_state` output exactly (no force re-evaluation).
+
+        Parameters
+        ----------
+        arrays : mapping of str to ndarray
+            ``positions``, ``velocities``, ``forces`` (N, 3), ``cell`` (3, 3) and the
+            thermostat's arrays.
+        meta : mapping
+            ``step``, energies, thermostat metadata and the PCG64 ``rng`` state.
+        """
         self.x = np.array(arrays["positions"], dtype=np.float64, order="C")
         self.v = np.array(arrays["velocities"], dtype=np.float64, order="C")
         self.f = np.array(arrays["forces"], dtype=np.float64, order="C")

@@ -23,7 +23,20 @@ __all__ = ["Thermostat", "NVE", "NoseHooverChain", "CSVR", "Langevin", "make_the
 
 
 class Thermostat:
-    """Base class: no coupling (also the NVE ensemble)."""
+    """Base class: no coupling (also the NVE ensemble).
+
+    Parameters
+    ----------
+    temperature : float
+        Target temperature [K], ``>= 0``.
+    tau : float
+        Coupling time constant [fs], ``> 0``.
+
+    Raises
+    ------
+    ValueError
+        Negative temperature or non-positive ``tau``.
+    """
 
     name = "nve"
     #: True when the integrator must use the BAOAB splitting (stochastic O step).
@@ -46,14 +59,43 @@ class Thermostat:
         return KB * self.temperature
 
     def setup(self, n_dof: int, dt: float) -> None:
-        """Bind to a system with ``n_dof`` degrees of freedom and timestep ``dt`` [fs]."""
+        """Bind to a system.
+
+        Parameters
+        ----------
+        n_dof : int
+            Constrained degrees of freedom ``N_f`` (the thermostat's target is
+            ``2 KE = N_f k_B T``).
+        dt : float
+            Integrator timestep [fs].
+
+        Raises
+        ------
+        ValueError
+            ``n_dof <= 0`` (everything frozen).
+        """
         if n_dof <= 0:
             raise ValueError(f"no degrees of freedom left (N_f = {n_dof})")
         self.n_dof = int(n_dof)
         self.dt = float(dt)
 
     def half_step(self, v: np.ndarray, ke: float, rng: np.random.Generator) -> float:
-        """Thermostat half step: scale ``v`` in place, return the new kinetic energy [eV]."""
+        """Thermostat half step (``dt/2``): scale ``v`` in place.
+
+        Parameters
+        ----------
+        v : ndarray, shape (N, 3)
+            Velocities [Å/fs] on the constraint manifold (scaling keeps them there).
+        ke : float
+            Their kinetic energy [eV].
+        rng : numpy.random.Generator
+            For stochastic thermostats.
+
+        Returns
+        -------
+        float
+            The kinetic energy after the half step [eV].
+        """
         return ke
 
     @property
@@ -62,15 +104,18 @@ class Thermostat:
         return -self.work
 
     def get_state(self):
+        """``(arrays, meta)`` that restore this thermostat exactly (checkpoints)."""
         return {}, {"name": self.name, "temperature": self.temperature, "tau": self.tau,
                     "work": self.work}
 
     def set_state(self, arrays, meta):
+        """Inverse of :meth:`get_state`."""
         self.temperature = float(meta["temperature"])
         self.tau = float(meta["tau"])
         self.work = float(meta.get("work", 0.0))
 
     def describe(self) -> str:
+        """Short human-readable description, stored with trajectories."""
         return f"{self.name}(T={self.temperature:g} K, tau={self.tau:g} fs)"
 
 
@@ -164,8 +209,16 @@ class NoseHooverChain(Thermostat):
 class CSVR(Thermostat):
     """Canonical sampling through velocity rescaling (Bussi, Donadio, Parrinello 2007).
 
-    Applied as two half steps (``dt/2`` each) around velocity Verlet; the work done is
-    accumulated so that ``KE + PE − work`` is conserved on average-free drift.
+    Applied as two half steps (``dt/2`` each) around velocity Verlet, each rescaling the
+    kinetic energy of the ``N_f`` constrained degrees of freedom; the work done is
+    accumulated so that ``KE + PE − work`` is conserved up to the integrator's error.
+
+    Parameters
+    ----------
+    temperature : float
+        Target [K].
+    tau : float
+        Relaxation time of the kinetic energy [fs].
     """
 
     name = "csvr"
@@ -192,7 +245,16 @@ class Langevin(Thermostat):
 
     Friction ``γ = 1/τ``. The O step ``v ← c₁ v + √(1−c₁²) √(k_B T/m) ξ`` is followed by the
     mass-metric projection ``P_v`` (done by the integrator), which samples the Maxwell–
-    Boltzmann distribution on the constraint manifold exactly.
+    Boltzmann distribution on the constraint manifold exactly. The kinetic-energy change of
+    the (projected) O step is accumulated as work: ``KE + PE − work`` is conserved up to
+    the integrator's error.
+
+    Parameters
+    ----------
+    temperature : float
+        Target [K].
+    tau : float
+        Inverse friction ``1/γ`` [fs].
     """
 
     name = "langevin"
@@ -222,6 +284,22 @@ THERMOSTATS = {"nve": NVE, "nhc": NoseHooverChain, "csvr": CSVR, "langevin": Lan
 
 def make_thermostat(name: str, temperature: float, tau: float | None = None, **kw) -> Thermostat:
     """Create a thermostat by name (``nhc`` default, ``csvr``, ``langevin``, ``nve``).
+
+    Parameters
+    ----------
+    name : str
+        ``nhc`` (aliases ``nose-hoover``), ``csvr`` (``bussi``), ``langevin`` (``baoab``),
+        ``nve`` (``none``); case, ``-`` and ``_`` are ignored.
+    temperature : float
+        Target [K].
+    tau : float, optional
+        Time constant [fs] (default 100).
+    **kw
+        Extra arguments of the class (e.g. ``chain`` for NHC).
+
+    Returns
+    -------
+    Thermostat
 
     Raises
     ------
