@@ -197,7 +197,21 @@ class SiteHops(_Analyzer):
 
 
 class DisplacementHops(_Analyzer):
-    """Hops as moves of the smoothed position by more than ``threshold`` Å from rest."""
+    """Hops as moves of the smoothed position by more than ``threshold`` Å from rest.
+
+    Parameters
+    ----------
+    threshold : float
+        Displacement (Å) from the resting point that counts as a hop.
+    smooth_ps : float
+        Running-mean width (ps) removing vibrations; also the settle time after a hop.
+    species : str, optional
+        Mobile species (default ``ds.attrs["mobile_species"]``).
+    memory : float
+        Bytes per materialised block.
+
+    Results: ``hops`` (ion,) counts and ``frequency`` (ion,) in 1/ns.
+    """
 
     def __init__(self, threshold: float = 1.5, smooth_ps: float = 0.1, species: str | None = None,
                  memory: float = _data.DEFAULT_MEMORY):

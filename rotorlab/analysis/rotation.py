@@ -119,7 +119,15 @@ def angle_projections(u: xr.DataArray, cell: np.ndarray) -> xr.DataArray:
 
 
 class RotorOrientation(_Analyzer):
-    """Orientation vectors and θ_a/θ_b/θ_c projections of the rotors (optionally one kind)."""
+    """Orientation vectors and θ_a/θ_b/θ_c projections of the rotors (optionally one kind).
+
+    Parameters
+    ----------
+    kind : str, optional
+        Restrict to one ``rotor_kind``.
+    memory : float
+        Bytes per materialised block.
+    """
 
     def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
         self.kind, self.memory = kind, memory
@@ -249,7 +257,17 @@ def legendre_acf(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class OrientationACF(_Analyzer):
-    """P1/P2 orientation autocorrelations ``⟨P_l(u(t)·u(t+τ))⟩`` (all origins, FFT)."""
+    """P1/P2 orientation autocorrelations ``⟨P_l(u(t)·u(t+τ))⟩`` (all origins, FFT).
+
+    Parameters
+    ----------
+    kind : str, optional
+        Restrict to one ``rotor_kind``.
+    memory : float
+        Bytes per materialised block.
+
+    Results ``p1``, ``p2``: DataArrays (lag_time,), unitless, lag_time in ps, averaged over rotors.
+    """
 
     def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
         self.kind, self.memory = kind, memory
@@ -340,7 +358,18 @@ class RotationalFreeEnergy(_Analyzer):
 
 
 def dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
-    """Dihedral angle p0–p1–p2–p3 in degrees (−180, 180]; inputs (..., 3) already whole."""
+    """Dihedral angle p0–p1–p2–p3 in degrees (−180, 180].
+
+    Parameters
+    ----------
+    p0, p1, p2, p3 : ndarray, shape (..., 3)
+        Cartesian positions (Å), molecule already whole.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Degrees.
+    """
     b0 = p0 - p1
     b1 = p2 - p1
     b2 = p3 - p2
@@ -360,6 +389,19 @@ class P2S6Dihedral(_Analyzer):
     ``smooth_ps``, and a jump is counted when it departs by more than ``threshold_deg``
     (default 60°, half the 120° step of the threefold PS3 rotation) from the previous
     resting value; the new resting value is taken ``smooth_ps`` later.
+
+    Parameters
+    ----------
+    threshold_deg : float
+        Departure (degrees) from the resting dihedral that counts as a jump.
+    smooth_ps : float
+        Running-mean width (ps).
+    kind : str
+        Rotor kind holding the P2S6 anions (default "P2S6").
+    memory : float
+        Bytes per materialised block.
+
+    Results: ``dihedral`` (frame, rotor) in degrees, ``jumps`` (rotor,), ``frequency`` (rotor,) in 1/ns.
     """
 
     def __init__(self, threshold_deg: float = 60.0, smooth_ps: float = 0.1, kind: str = "P2S6",

@@ -308,6 +308,11 @@ def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
     drift : {"auto", "com", "none"}
     memory : float
         Bytes per materialised block.
+
+    Returns
+    -------
+    xarray.DataArray, shape (n_frames,)
+        MSD in Å² (``attrs["units"]``), coordinate ``lag_time`` in ps, ``attrs["drift_removed"]``.
     """
     _data._require(ds, ["positions"], "msd")
     idx = _data.mobile_indices(ds, species)
@@ -405,7 +410,18 @@ def arrhenius_fit(temperature_K: Sequence[float], values: Sequence[float], error
 def arrhenius_from_results(results: xr.Dataset, quantity: str = "D") -> xr.Dataset:
     """Arrhenius fit over the runs of an :func:`rotorlab.analysis.report.analyze` results set.
 
-    ``quantity`` is "D" (fits D_tr) or "sigmaT" (fits σ·T in mS K/cm).
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Output of :func:`~rotorlab.analysis.report.analyze` (dim ``run``) for one material
+        and constraint mode at several temperatures.
+    quantity : {"D", "sigmaT"}
+        Fit D_tr (cm²/s) or σ·T (mS K/cm).  Error bars are used when every finite value has one.
+
+    Returns
+    -------
+    xarray.Dataset
+        As :func:`arrhenius_fit`: ``Ea``/``Ea_err`` in eV, ``prefactor``/``prefactor_err``.
     """
     T = np.asarray(results["target_temperature"].values, dtype=float)
     if quantity == "D":
@@ -552,7 +568,19 @@ def mode_contributions(sigma: xr.DataArray, sigma_bound: xr.DataArray | None = N
 
 
 def sigma_table(results: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
-    """Pivot an ``analyze`` results set (dim ``run``) to σ and σ-bound arrays (mode, temperature)."""
+    """Pivot an ``analyze`` results set (dim ``run``) to σ and σ-bound arrays (mode, temperature).
+
+    Parameters
+    ----------
+    results : xarray.Dataset
+        Output of :func:`~rotorlab.analysis.report.analyze` for one material.
+
+    Returns
+    -------
+    sigma, sigma_bound : xarray.DataArray, shape (4, n_temperatures)
+        In mS/cm, dims (mode, temperature) with modes UC, RC, RTC, RTVC; NaN where a run is
+        missing (sigma) or measurable (sigma_bound).  Inputs of :func:`mode_contributions`.
+    """
     modes = [str(m).upper() for m in results["constraint_mode"].values]
     temps = np.asarray(results["target_temperature"].values, dtype=float)
     ut = np.unique(temps)

@@ -133,6 +133,18 @@ def vacf(ds: xr.Dataset, species: str | Sequence[str] | None = None, mass_weight
     species : str or list, optional (default all species)
     mass_weighted : bool
     max_lag_ps : float, optional (default: half the trajectory)
+    memory : float
+        Bytes the working arrays of one block may use.
+
+    Returns
+    -------
+    xarray.DataArray, shape (n_species, n_lags)
+        ``Z_s(τ)`` normalised to 1 at τ = 0 (units "1"), coordinate ``lag_time`` in ps.
+
+    Raises
+    ------
+    ValueError
+        Without velocities in the trajectory, or for a species not present.
     """
     _need_velocities(ds, "the velocity autocorrelation")
     sp = _species_list(ds, species)
@@ -182,7 +194,20 @@ def dos_from_vacf(c: np.ndarray, dt_ps: float, pad: int = 4) -> tuple[np.ndarray
 
 
 def band_centre(freq: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``∫ ν g dν / ∫ g dν`` along the last axis (units of ``freq``)."""
+    """``∫ ν g dν / ∫ g dν`` along the last axis (units of ``freq``).
+
+    Parameters
+    ----------
+    freq : ndarray, shape (F,)
+        Frequencies (e.g. THz).
+    g : ndarray, shape (..., F)
+        Spectra on ``freq``.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        Band centre(s) in the units of ``freq``.
+    """
     return np.trapezoid(g * freq, freq, axis=-1) / np.trapezoid(g, freq, axis=-1)
 
 
