@@ -4,7 +4,7 @@ Prints time ratios (other / rotorlab; > 1 means rotorlab is faster) on the same 
 trajectory, then an out-of-core demo: a zarr store several times larger than the memory
 budget analysed block by block, with peak memory measured in a fresh subprocess.
 
-    NUMBA_NUM_THREADS=1 python benchmarks/bench_analysis.py [--quick] [--ooc-mb 1024 --budget-mb 128]
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_analysis.py [--quick] [--ooc-mb 2048 --budget-mb 128 --cap-mb 500]
 
 All libraries run single-threaded (numba and freud threads set to 1) for a like-for-like
 comparison.  Libraries that are not installed are skipped.
@@ -207,7 +207,7 @@ print(json.dumps({"D_tr": tr.D, "D_err": tr.D_err, "t_transport_s": t1 - t0, "t_
 """
 
 
-def bench_out_of_core(store_mb, budget_mb, workdir):
+def bench_out_of_core(store_mb, budget_mb, workdir, cap_mb=500.0):
     import xarray as xr
 
     n_atoms, n_li = 2000, 400
@@ -270,13 +270,17 @@ def bench_out_of_core(store_mb, budget_mb, workdir):
           f"for a {size:.0f} MB store (budget {budget_mb:.0f} MB per block)")
     print(f"  tracemalloc peak (numpy + python allocations): transport {r['tracemalloc_transport_MB']:.0f} MB, "
           f"overall {r['tracemalloc_peak_MB']:.0f} MB")
+    total = r["peak_rss_MB"]
+    print(f"  total peak RSS of the analysing process {total:.0f} MB for a {size:.0f} MB store: "
+          f"{'within' if total <= cap_mb else 'ABOVE'} the {cap_mb:.0f} MB cap")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes")
     p.add_argument("--ooc-mb", type=float, default=1024.0, help="store size for the out-of-core demo (0: skip)")
-    p.add_argument("--budget-mb", type=float, default=128.0)
+    p.add_argument("--budget-mb", type=float, default=128.0, help="per-block memory budget of the analyses")
+    p.add_argument("--cap-mb", type=float, default=500.0, help="total RSS cap the out-of-core run is checked against")
     p.add_argument("--workdir", default=None)
     a = p.parse_args(argv)
     print(f"numba threads = {os.environ.get('NUMBA_NUM_THREADS')}; python {sys.version.split()[0]}")
@@ -289,7 +293,7 @@ def main(argv=None):
         bench_rdf(200, 500, 15.0)
     if a.ooc_mb > 0:
         with tempfile.TemporaryDirectory(dir=a.workdir) as d:
-            bench_out_of_core(a.ooc_mb, a.budget_mb, d)
+            bench_out_of_core(a.ooc_mb, a.budget_mb, d, a.cap_mb)
 
 
 if __name__ == "__main__":
