@@ -128,14 +128,26 @@ def plot_drop(mc, ax=None):
     return fig
 
 
-def plot_dos(doses, labels, ax=None, unit: str = "THz"):
-    """Phonon DOS curves (DataArrays with ``frequency`` in THz)."""
+def plot_dos(doses, labels, ax=None, unit: str = "THz", species: str | None = None,
+             coverage: float = 0.995):
+    """Phonon DOS curves (DataArrays with ``frequency`` in THz).
+
+    The frequency axis is cut where ``coverage`` of every curve's weight lies below it
+    (the VACF's Nyquist range is usually far wider than the spectrum).
+    """
     plt = _plt()
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(5, 4))
+    xmax = 0.0
     for d, lab in zip(doses, labels):
         x = d["frequency"].values if unit == "THz" else d["energy"].values if unit == "meV" else d["wavenumber"].values
-        ax.plot(x, d.values, label=lab, lw=1)
+        y = np.nan_to_num(np.asarray(d.values, dtype=float))
+        ax.plot(x, y, label=lab, lw=1)
+        c = np.cumsum(np.clip(y, 0, None))
+        if c[-1] > 0:
+            xmax = max(xmax, float(x[min(np.searchsorted(c, coverage * c[-1]) + 1, x.size - 1)]))
+    if xmax > 0:
+        ax.set_xlim(0, xmax * 1.1)
     ax.set_xlabel({"THz": "frequency (THz)", "meV": "energy (meV)"}.get(unit, "wavenumber (cm$^{-1}$)"))
-    ax.set_ylabel("DOS (1/THz)")
+    ax.set_ylabel(f"{species + ' ' if species else ''}DOS (1/{unit})")
     ax.legend(fontsize=7)
     return fig

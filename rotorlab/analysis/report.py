@@ -237,7 +237,9 @@ def _figures(res, names, curves_all, mcs, outdir):
     P.save(P.plot_msd([c["msd"] for c in curves_all], labels), outdir, "msd")
     dl = [(c["dos"], lab) for c, lab in zip(curves_all, labels) if "dos" in c]
     if dl:
-        P.save(P.plot_dos([d for d, _ in dl], [lab for _, lab in dl]), outdir, "dos")
+        sp = {str(d["species"].values) for d, _ in dl if "species" in d.coords}
+        P.save(P.plot_dos([d for d, _ in dl], [lab for _, lab in dl],
+                          species=sp.pop() if len(sp) == 1 else None), outdir, "dos")
     groups = {}
     for mat in np.unique(res["material"].values):
         for mode in np.unique(res["constraint_mode"].values):

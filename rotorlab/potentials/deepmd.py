@@ -245,6 +245,9 @@ class DeePMD:
                 f"a TensorFlow graph first, e.g. `dp convert-backend {p.name} {p.stem}.pb`.")
         if threads is not None:
             set_threads(threads)
+        # TensorFlow's C++ INFO/WARNING log lines (oneDNN, CPU features, MLIR) are noise
+        # for users; keep errors. A value the user set is respected.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             from deepmd.infer import DeepPot
         except Exception as exc:  # pragma: no cover - environment problem
