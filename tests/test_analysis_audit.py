@@ -210,3 +210,18 @@ def test_dos_reads_the_store_once(stores, monkeypatch):
     # frames read: one pass plus the overlap (max_lag - 1 frames) of each block; the old
     # per-species, per-atom-batch reading went through the store 10 times here
     assert nf <= sum(read) <= 1.3 * nf + n_lag, sum(read)
+
+
+def test_drift_mode_follows_momentum_conservation():
+    """COM drift is removed exactly when the run conserved total momentum."""
+    import xarray as xr
+
+    from rotorlab.analysis._data import drift_mode
+
+    for mode, expect in (("UC", "com"), ("RC", "com"), ("RVC", "com"), ("TC", "none"),
+                         ("RTC", "none"), ("RTVC", "none")):
+        assert drift_mode(xr.Dataset(attrs={"constraint_mode": mode})) == expect, mode
+    # the run's own record wins over the mode name (mixed per-species modes)
+    ds = xr.Dataset(attrs={"constraint_mode": "{'PS4': 'RTC'}", "com_removed": True})
+    assert drift_mode(ds) == "com"
+    assert drift_mode(xr.Dataset(attrs={"constraint_mode": "UC", "com_removed": False})) == "none"

@@ -46,6 +46,7 @@ def test_store_contents(reference_run):
     assert ds.attrs["target_temperature"] == 300.0
     assert ds.attrs["potential_id"] == "reference"
     assert ds.attrs["n_dof"] == 3 * 24 - 4 * 3 - 3
+    assert ds.attrs["com_removed"] is True or ds.attrs["com_removed"] == 1
     np.testing.assert_allclose(ds["time"].values, np.arange(46) * 8 * 0.5 / 1000)
     assert np.isfinite(ds["temperature"].values).all()
     assert 100 < ds["temperature"].values.mean() < 600
@@ -169,3 +170,11 @@ def test_material_quick_run():
     assert sim.step == 20
     e, c = sim.constraints.residuals(sim.integrator.x)
     assert e.max() < 1e-12 and c.max() < 1e-12
+
+
+@pytest.mark.parametrize("mode, removed", [("UC", True), ("RVC", True), ("TC", False),
+                                           ("RTVC", False)])
+def test_store_records_whether_total_momentum_is_removed(tmp_path, mode, removed):
+    """Analyses remove COM drift exactly when the run conserved total momentum."""
+    _sim(tmp_path / "s.zarr", mode=mode, equilibration_steps=0, steps=8).run()
+    assert bool(open_store(tmp_path / "s.zarr").attrs["com_removed"]) is removed

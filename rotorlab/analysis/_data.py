@@ -16,7 +16,9 @@ import xarray as xr
 #: Default memory budget (bytes) for one block of data materialised by an analysis.
 DEFAULT_MEMORY = 256 * 2**20
 
-T_CONSTRAINED_MODES = frozenset({"TC", "RTC", "RTVC", "RVC", "TVC", "RIGID_T"})
+#: Modes that freeze rotor translation (the anion frame is pinned: no COM drift to remove).
+#: RVC (rigid translation) leaves translation free, so total momentum is conserved there.
+T_CONSTRAINED_MODES = frozenset({"TC", "RTC", "RTVC"})
 
 
 def _require(ds: xr.Dataset, names: Sequence[str], what: str) -> None:
@@ -261,7 +263,15 @@ def system_com(ds: xr.Dataset, memory: float = DEFAULT_MEMORY) -> np.ndarray:
 
 
 def drift_mode(ds: xr.Dataset) -> str:
-    """'com' for UC/RC (remove system COM), 'none' for translation-constrained modes."""
+    """'com' for UC/RC/RVC (remove system COM), 'none' for translation-constrained modes.
+
+    A store written by :class:`rotorlab.Simulation` records ``com_removed`` (whether the
+    run conserved and removed total momentum, also right for per-species mixed modes);
+    otherwise the mode name decides.
+    """
+    flag = ds.attrs.get("com_removed")
+    if flag is not None:
+        return "com" if bool(flag) else "none"
     mode = str(ds.attrs.get("constraint_mode") or "UC").upper()
     return "none" if mode in T_CONSTRAINED_MODES else "com"
 

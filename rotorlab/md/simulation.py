@@ -374,7 +374,8 @@ class Simulation:
                 "potential_version": self.config["potential_version"],
                 "mobile_species": self.config["mobile_species"],
                 "mobile_charge": self.config["mobile_charge"],
-                "n_dof": cons.n_dof, "equilibration_steps": int(equilibration_steps),
+                "n_dof": cons.n_dof, "com_removed": bool(cons.remove_com),
+                "equilibration_steps": int(equilibration_steps),
                 "frame_interval": fi, "seed": int(seed),
                 "constrain_species": constrain_species,
             }
