@@ -104,10 +104,15 @@ def _summarise(res) -> None:
             s_txt = f"< {float(r['sigma_bound'].values):.2g}"
         else:
             d_txt = f"{float(r['D_tr'].values):.2e} ± {float(r['D_tr_err'].values):.1e}"
+            if "diffusive" in r and not bool(r["diffusive"].values):
+                d_txt += "*"
             s_txt = f"{float(r['sigma'].values):.3g} ± {float(r['sigma_err'].values):.2g}"
         rf = float(r["reorientation_frequency"].values) if "reorientation_frequency" in r else np.nan
         hf = float(r["hop_frequency"].values) if "hop_frequency" in r else np.nan
         print(f"   {mode:<24} {d_txt:<22} {s_txt:<17} {rf:>10.3g}  {hf:>10.3g}")
+    if "diffusive" in res and not bool(np.all(res["diffusive"].values | res["below_measurable"].values)):
+        print("   * MSD not in the diffusive regime (log-log slope < 0.8 or < 1 Å² over the fit "
+              "window): local motion, not long-range transport — run longer (--full / --steps)")
     if "delta" in res:
         print("\n   frozen motion -> conductivity drop (log10 sigma), contribution r_mode:")
         for c in res["contribution"].values:

@@ -123,3 +123,22 @@ def test_mode_contributions_values_and_bounds():
     assert float(out["r_hi"][2]) > 0.99
     with pytest.raises(ValueError, match="sigma_bound"):
         tr.mode_contributions(_sig([100.0, 10.0, 1.0, np.nan]))
+
+
+def test_caged_motion_is_flagged_not_diffusive():
+    """Ions rattling in cages (harmonic) have an MSD that plateaus: the fit would give a
+    positive 'D', so the result must say it is not diffusive and warn."""
+    import warnings
+
+    from analysis_synthetic import harmonic
+
+    caged = harmonic(freqs_THz=(2.0,), n_per=16, n_frames=3000, dt_fs=5.0, species=("Li",))
+    caged.attrs["mobile_species"] = "Li"
+    with pytest.warns(RuntimeWarning, match="not in the diffusive regime"):
+        r = tr.Transport().compute(caged).result
+    assert not bool(r["diffusive"]) and float(r["msd_exponent"]) < 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        free = tr.Transport().compute(brownian(D_A2_ps=0.5, n_ions=64, n_frames=2000, seed=3))
+    assert bool(free.result["diffusive"])
+    assert abs(float(free.result["msd_exponent"]) - 1.0) < 0.1

@@ -23,6 +23,7 @@ RUN_VARS = {
     "reorientation_frequency": "1/ns", "hop_frequency": "1/ns",
     "cation_band_centre": "THz", "cation_band_centre_meV": "meV", "cation_band_centre_cm1": "cm^-1",
     "n_ions": "1", "volume": "Å^3", "n_frames": "1", "duration": "ps",
+    "msd_exponent": "1", "diffusive": "1",
 }
 
 
@@ -75,6 +76,11 @@ def analyze_run(ds: xr.Dataset, *, rotation: bool = True, hops: bool = True, vib
     for k in ("D_tr", "D_tr_err", "D_tr_bound", "sigma", "sigma_err", "sigma_bound", "n_ions", "volume"):
         vals[k] = float(r[k])
     vals["below_measurable"] = bool(r["below_measurable"])
+    vals["msd_exponent"] = float(r["msd_exponent"])
+    vals["diffusive"] = bool(r["diffusive"])
+    if not vals["diffusive"] and not vals["below_measurable"]:
+        notes.append(f"MSD not diffusive (log-log slope {vals['msd_exponent']:.2f}): D_tr reflects "
+                     "local motion; run longer")
     nf = _data.n_frames(ds)
     vals["n_frames"] = nf
     vals["duration"] = float((nf - 1) * _data.frame_dt_ps(ds))
@@ -159,7 +165,7 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
                              "target_temperature": ("run", np.array([m[2] for m in meta], float), {"units": "K"})})
     for k, u in RUN_VARS.items():
         v = np.array([r[k] for r in rows])
-        res[k] = xr.DataArray(v.astype(bool) if k == "below_measurable" else v.astype(float), dims="run",
+        res[k] = xr.DataArray(v.astype(bool) if k in ("below_measurable", "diffusive") else v.astype(float), dims="run",
                               attrs={"units": u})
     res["D_tr"].attrs["method"] = ("slope/6 of the all-origin FFT MSD; drift: system COM removed for UC/RC, "
                                    "none for T-constrained modes; error: standard error over independent time blocks")

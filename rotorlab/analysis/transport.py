@@ -27,6 +27,7 @@ Definitions (DESIGN §5)
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -104,6 +105,35 @@ def fit_diffusion(lag_time_ps: np.ndarray, msd_A2: np.ndarray, window: tuple[flo
     return float(slope / (2 * dim) * U.A2_PER_PS_TO_CM2_PER_S), float(icpt)
 
 
+def msd_exponent(lag_time_ps: np.ndarray, msd_A2: np.ndarray,
+                 window: tuple[float, float] = (0.1, 0.5)) -> tuple[float, float]:
+    """Log-log slope of the MSD over the fit window and the MSD at the window's end.
+
+    Parameters
+    ----------
+    lag_time_ps : ndarray, shape (L,)
+        Lag times (ps).
+    msd_A2 : ndarray, shape (L,)
+        MSD (Å²).
+    window : (float, float)
+        Fractions of the largest lag delimiting the fit.
+
+    Returns
+    -------
+    beta : float
+        d ln MSD / d ln t over the window (1 for diffusion, 2 ballistic, → 0 caged).
+    msd_end : float
+        MSD at the last lag of the window (Å²).
+    """
+    idx = fit_window_indices(len(lag_time_ps), window)
+    t, m = np.asarray(lag_time_ps)[idx], np.asarray(msd_A2)[idx]
+    ok = (t > 0) & (m > 0)
+    if ok.sum() < 2:
+        return float("nan"), float(m[-1]) if m.size else float("nan")
+    beta = np.polyfit(np.log(t[ok]), np.log(m[ok]), 1)[0]
+    return float(beta), float(m[-1])
+
+
 def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float, charge: float = 1.0):
     """Nernst–Einstein conductivity ``σ = N q² D / (V k_B T)``.
 
@@ -161,6 +191,12 @@ class Transport(_Analyzer):
         Independent segments for the error bar (default 5; ≥ 2).
     memory : float
         Bytes one materialised block may use.
+    min_exponent, min_msd : float
+        Diffusive-regime check: the log-log slope β of the MSD over the fit window must be
+        at least ``min_exponent`` (default 0.8) and the MSD at the end of the window at
+        least ``min_msd`` Å² (default 1.0). Otherwise ``result["diffusive"]`` is False
+        and a :class:`RuntimeWarning` says that D_tr reflects local motion (rattling,
+        librations), not long-range transport — run longer.
 
     Examples
     --------
@@ -170,13 +206,15 @@ class Transport(_Analyzer):
 
     def __init__(self, species: str | None = None, charge: float | None = None, drift: str = "auto",
                  window: tuple[float, float] = (0.1, 0.5), n_blocks: int = 5,
-                 memory: float = _data.DEFAULT_MEMORY):
+                 memory: float = _data.DEFAULT_MEMORY, min_exponent: float = 0.8,
+                 min_msd: float = 1.0):
         if drift not in ("auto", "com", "none"):
             raise ValueError("drift must be 'auto', 'com' or 'none'")
         if n_blocks < 2:
             raise ValueError("n_blocks must be >= 2 to estimate an error")
         self.species, self.charge, self.drift = species, charge, drift
         self.window, self.n_blocks, self.memory = tuple(window), int(n_blocks), memory
+        self.min_exponent, self.min_msd = float(min_exponent), float(min_msd)
 
     @classmethod
     def from_store(cls, path, **kw) -> "Transport":
@@ -215,6 +253,14 @@ class Transport(_Analyzer):
             bmsd[k] = _ion_msd_sum(staged, fr, self.memory) / idx.size
             Db[k] = fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
         D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
+        beta, msd_end = msd_exponent(lag[:block_len], msd[:block_len], self.window)
+        diffusive = bool(beta >= self.min_exponent and msd_end >= self.min_msd)
+        if not diffusive and not D < U.D_MEASURABLE_CM2_S:
+            warnings.warn(
+                f"MSD of the mobile ions is not in the diffusive regime over the fit window "
+                f"(log-log slope {beta:.2f} < {self.min_exponent:g} or MSD {msd_end:.2f} Å² < "
+                f"{self.min_msd:g} Å² at its end): D_tr = {D:.2e} cm²/s reflects local motion, "
+                "not long-range transport; run longer", RuntimeWarning, stacklevel=2)
         V = float(_data.volumes(ds).mean())
         T = _data.temperature_K(ds)
         q = float(self.charge if self.charge is not None else (ds.attrs.get("mobile_charge") or 1.0))
@@ -248,6 +294,13 @@ class Transport(_Analyzer):
         res["sigma_err"] = xr.DataArray(nan if below else sig_err, attrs={"units": "mS/cm"})
         res["sigma_bound"] = xr.DataArray(sig_bound if below else nan, attrs={
             "units": "mS/cm", "long_name": "upper bound of sigma when below measurable"})
+        res["msd_exponent"] = xr.DataArray(beta, attrs={
+            "units": "1", "long_name": "log-log slope of the MSD over the fit window (1: diffusive)"})
+        res["msd_fit_end"] = xr.DataArray(msd_end, attrs={
+            "units": "Å^2", "long_name": "MSD at the end of the fit window"})
+        res["diffusive"] = xr.DataArray(diffusive, attrs={
+            "units": "1", "criterion": f"msd_exponent >= {self.min_exponent:g} and "
+                                       f"msd_fit_end >= {self.min_msd:g} Å^2"})
         res["D_tr_blocks"] = xr.DataArray(Db, dims="block", attrs={"units": "cm^2/s"})
         res["volume"] = xr.DataArray(V, attrs={"units": "Å^3"})
         res["temperature"] = xr.DataArray(T, attrs={"units": "K"})
