@@ -256,10 +256,15 @@ class Transport(_Analyzer):
         beta, msd_end = msd_exponent(lag[:block_len], msd[:block_len], self.window)
         diffusive = bool(beta >= self.min_exponent and msd_end >= self.min_msd)
         if not diffusive and not D < U.D_MEASURABLE_CM2_S:
+            why = []
+            if not beta >= self.min_exponent:
+                why.append(f"log-log slope {beta:.2f} < {self.min_exponent:g}"
+                           + (" (ballistic)" if beta > 1.5 else ""))
+            if not msd_end >= self.min_msd:
+                why.append(f"MSD {msd_end:.2f} Å² < {self.min_msd:g} Å² at the window's end")
             warnings.warn(
                 f"MSD of the mobile ions is not in the diffusive regime over the fit window "
-                f"(log-log slope {beta:.2f} < {self.min_exponent:g} or MSD {msd_end:.2f} Å² < "
-                f"{self.min_msd:g} Å² at its end): D_tr = {D:.2e} cm²/s reflects local motion, "
+                f"({'; '.join(why)}): D_tr = {D:.2e} cm²/s reflects local motion, "
                 "not long-range transport; run longer", RuntimeWarning, stacklevel=2)
         V = float(_data.volumes(ds).mean())
         T = _data.temperature_K(ds)
