@@ -111,7 +111,7 @@ def _summarise(res) -> None:
         hf = float(r["hop_frequency"].values) if "hop_frequency" in r else np.nan
         print(f"   {mode:<24} {d_txt:<22} {s_txt:<17} {rf:>10.3g}  {hf:>10.3g}")
     if "diffusive" in res and not bool(np.all(res["diffusive"].values | res["below_measurable"].values)):
-        print("   * MSD not in the diffusive regime (log-log slope < 0.8 or < 1 Å² over the fit "
+        print("   * MSD not in the diffusive regime (log-log slope outside [0.8, 1.3] or MSD < 1 Å² over the fit "
               "window): local motion, not long-range transport — run longer (--full / --steps)")
     if "delta" in res:
         print("\n   frozen motion -> conductivity drop (log10 sigma), contribution r_mode:")

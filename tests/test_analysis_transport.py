@@ -142,3 +142,9 @@ def test_caged_motion_is_flagged_not_diffusive():
         free = tr.Transport().compute(brownian(D_A2_ps=0.5, n_ions=64, n_frames=2000, seed=3))
     assert bool(free.result["diffusive"])
     assert abs(float(free.result["msd_exponent"]) - 1.0) < 0.1
+
+
+def test_ballistic_motion_is_not_diffusive():
+    with pytest.warns(RuntimeWarning, match="ballistic"):
+        r = tr.Transport().compute(ballistic(n_frames=400, speed=0.05)).result
+    assert not bool(r["diffusive"]) and float(r["msd_exponent"]) > 1.9

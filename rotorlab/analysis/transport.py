@@ -191,10 +191,11 @@ class Transport(_Analyzer):
         Independent segments for the error bar (default 5; ≥ 2).
     memory : float
         Bytes one materialised block may use.
-    min_exponent, min_msd : float
-        Diffusive-regime check: the log-log slope β of the MSD over the fit window must be
-        at least ``min_exponent`` (default 0.8) and the MSD at the end of the window at
-        least ``min_msd`` Å² (default 1.0). Otherwise ``result["diffusive"]`` is False
+    min_exponent, max_exponent, min_msd : float
+        Diffusive-regime check: the log-log slope β of the MSD over the fit window must lie
+        in [``min_exponent``, ``max_exponent``] (default [0.8, 1.3]; 2 is ballistic, → 0
+        caged) and the MSD at the end of the window must be at least ``min_msd`` Å²
+        (default 1.0). Otherwise ``result["diffusive"]`` is False
         and a :class:`RuntimeWarning` says that D_tr reflects local motion (rattling,
         librations), not long-range transport — run longer.
 
@@ -207,14 +208,15 @@ class Transport(_Analyzer):
     def __init__(self, species: str | None = None, charge: float | None = None, drift: str = "auto",
                  window: tuple[float, float] = (0.1, 0.5), n_blocks: int = 5,
                  memory: float = _data.DEFAULT_MEMORY, min_exponent: float = 0.8,
-                 min_msd: float = 1.0):
+                 max_exponent: float = 1.3, min_msd: float = 1.0):
         if drift not in ("auto", "com", "none"):
             raise ValueError("drift must be 'auto', 'com' or 'none'")
         if n_blocks < 2:
             raise ValueError("n_blocks must be >= 2 to estimate an error")
         self.species, self.charge, self.drift = species, charge, drift
         self.window, self.n_blocks, self.memory = tuple(window), int(n_blocks), memory
-        self.min_exponent, self.min_msd = float(min_exponent), float(min_msd)
+        self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
+        self.min_msd = float(min_msd)
 
     @classmethod
     def from_store(cls, path, **kw) -> "Transport":
@@ -254,12 +256,13 @@ class Transport(_Analyzer):
             Db[k] = fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
         D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
         beta, msd_end = msd_exponent(lag[:block_len], msd[:block_len], self.window)
-        diffusive = bool(beta >= self.min_exponent and msd_end >= self.min_msd)
+        diffusive = bool(self.min_exponent <= beta <= self.max_exponent
+                         and msd_end >= self.min_msd)
         if not diffusive and not D < U.D_MEASURABLE_CM2_S:
             why = []
-            if not beta >= self.min_exponent:
-                why.append(f"log-log slope {beta:.2f} < {self.min_exponent:g}"
-                           + (" (ballistic)" if beta > 1.5 else ""))
+            if not self.min_exponent <= beta <= self.max_exponent:
+                why.append(f"log-log slope {beta:.2f} outside [{self.min_exponent:g}, "
+                           f"{self.max_exponent:g}]" + (" (ballistic)" if beta > 1.5 else ""))
             if not msd_end >= self.min_msd:
                 why.append(f"MSD {msd_end:.2f} Å² < {self.min_msd:g} Å² at the window's end")
             warnings.warn(
@@ -304,8 +307,9 @@ class Transport(_Analyzer):
         res["msd_fit_end"] = xr.DataArray(msd_end, attrs={
             "units": "Å^2", "long_name": "MSD at the end of the fit window"})
         res["diffusive"] = xr.DataArray(diffusive, attrs={
-            "units": "1", "criterion": f"msd_exponent >= {self.min_exponent:g} and "
-                                       f"msd_fit_end >= {self.min_msd:g} Å^2"})
+            "units": "1", "criterion": f"{self.min_exponent:g} <= msd_exponent <= "
+                                       f"{self.max_exponent:g} and msd_fit_end >= "
+                                       f"{self.min_msd:g} Å^2"})
         res["D_tr_blocks"] = xr.DataArray(Db, dims="block", attrs={"units": "cm^2/s"})
         res["volume"] = xr.DataArray(V, attrs={"units": "Å^3"})
         res["temperature"] = xr.DataArray(T, attrs={"units": "K"})
