@@ -21,7 +21,7 @@ def test_demo_end_to_end_and_resumable(tmp_path, capsys):
     rf = res["reorientation_frequency"].values
     assert np.all(rf[1:] == 0)
     assert (out / "analysis" / "msd.png").exists() and (out / "analysis" / "msd.svg").exists()
-    assert "results.nc" in text and "No DeePMD model is" not in text
+    assert "results.nc" in text and "not LiBH4 physics" in text  # the demo potential is labelled
     # a second call re-uses complete stores instead of recomputing them
     assert main(["demo", "--outdir", str(out), "--steps", "400"]) == 0
     assert capsys.readouterr().out.count("reused") == 4
