@@ -101,3 +101,27 @@ def test_displacement_variant_counts_hops():
     ds, expected, _ = site_hops(n_res=5)
     h = hp.DisplacementHops(threshold=2.5, smooth_ps=0.1).compute(ds)  # excursions < window
     np.testing.assert_array_equal(h.hops.values, expected)
+
+
+def test_reference_structure_sites_count_exchanges():
+    """Two ions exchange sites twice; with the first frame's positions as sites
+    (``sites="reference"``) each ion makes exactly two hops."""
+    from analysis_synthetic import make_dataset
+
+    from rotorlab.analysis.hops import SiteHops, reference_sites
+
+    rng = np.random.default_rng(0)
+    A, B = np.array([1.0, 1.0, 1.0]), np.array([4.0, 1.0, 1.0])
+    n = 600
+    pos = np.empty((n, 2, 3))
+    pos[:, 0], pos[:, 1] = A, B
+    pos[200:400, 0], pos[200:400, 1] = B, A          # exchange at 200, back at 400
+    for t in (200, 400):                              # two transit frames each time
+        pos[t:t + 2, :] = 0.5 * (A + B) + np.array([0.0, 1.0, 0.0])
+    pos += rng.normal(0, 0.1, size=pos.shape)
+    ds = make_dataset(pos, np.eye(3) * 8.0, ["Li", "Li"], dt_fs=10.0, mobile="Li")
+    np.testing.assert_allclose(reference_sites(ds) * 8.0, pos[0], atol=1e-12)
+    h = SiteHops(sites="reference").compute(ds)
+    np.testing.assert_array_equal(h.hops.values, [2, 2])
+    with pytest.raises(ValueError, match="'density' or 'reference'"):
+        SiteHops(sites="crystal")

@@ -79,13 +79,36 @@ def find_sites(ds: xr.Dataset, species: str | None = None, spacing: float = 0.25
     return frac[keep] % 1.0
 
 
+def reference_sites(ds: xr.Dataset, species: str | None = None) -> np.ndarray:
+    """Sites of the reference structure: the mobile ions' positions in the first frame.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Trajectory (first frame = the starting, ordered structure).
+    species : str, optional
+        Mobile species (default ``ds.attrs["mobile_species"]``).
+
+    Returns
+    -------
+    ndarray, shape (S, 3)
+        Fractional coordinates in [0, 1), one site per mobile ion.
+    """
+    idx = _data.mobile_indices(ds, species)
+    x0 = np.asarray(ds["positions"].isel(frame=0).values, dtype=float)[idx]
+    cell = _data.cells(ds)[0]
+    return (x0 @ np.linalg.inv(cell)) % 1.0
+
+
 class SiteHops(_Analyzer):
     """Site-to-site hops with a residence filter.
 
     Parameters
     ----------
-    sites : ndarray (S, 3), optional
-        Fractional site coordinates; default :func:`find_sites`.
+    sites : ndarray (S, 3) or {"density", "reference"}, optional
+        Fractional site coordinates; ``"density"`` (default): maxima of the time-averaged
+        ion density (:func:`find_sites`); ``"reference"``: the mobile-ion positions of the
+        first frame (the reference structure's sites, :func:`reference_sites`).
     labels : sequence of str (S,), optional
         Site classes (e.g. "tet", "oct") for partial occupancies.
     r_cut : float, optional
@@ -98,8 +121,13 @@ class SiteHops(_Analyzer):
     def __init__(self, sites: np.ndarray | None = None, labels: Sequence[str] | None = None,
                  r_cut: float | None = None, residence_ps: float = 0.1, species: str | None = None,
                  memory: float = _data.DEFAULT_MEMORY):
-        self.sites = None if sites is None else np.asarray(sites, dtype=float).reshape(-1, 3)
-        if labels is not None and self.sites is not None and len(labels) != len(self.sites):
+        if isinstance(sites, str):
+            if sites not in ("density", "reference"):
+                raise ValueError(f"sites must be an (S, 3) array, 'density' or 'reference'; got {sites!r}")
+            self.sites = None if sites == "density" else sites
+        else:
+            self.sites = None if sites is None else np.asarray(sites, dtype=float).reshape(-1, 3)
+        if labels is not None and isinstance(self.sites, np.ndarray) and len(labels) != len(self.sites):
             raise ValueError("labels must have one entry per site")
         self.labels, self.r_cut, self.residence_ps = labels, r_cut, residence_ps
         self.species, self.memory = species, memory
@@ -111,7 +139,10 @@ class SiteHops(_Analyzer):
     def compute(self, ds: xr.Dataset) -> "SiteHops":
         _data._require(ds, ["positions", "cell"], "SiteHops")
         idx = _data.mobile_indices(ds, self.species)
-        sites = self.sites if self.sites is not None else find_sites(ds, self.species, memory=self.memory)
+        if isinstance(self.sites, str):
+            sites = reference_sites(ds, self.species)
+        else:
+            sites = self.sites if self.sites is not None else find_sites(ds, self.species, memory=self.memory)
         S = len(sites)
         cell0 = _data.cells(ds).mean(axis=0)
         if self.r_cut is None:

@@ -170,7 +170,12 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
     res["D_tr"].attrs["method"] = ("slope/6 of the all-origin FFT MSD; drift: system COM removed for UC/RC, "
                                    "none for T-constrained modes; error: standard error over independent time blocks")
     res["below_measurable"].attrs["threshold_cm2_s"] = U.D_MEASURABLE_CM2_S
-    res["hop_frequency"].attrs["method"] = "sites from time-averaged density maxima, residence filter"
+    site_rule = (kw.get("hops_kw") or {}).get("sites", "density")
+    res["hop_frequency"].attrs["method"] = (
+        "sites: " + ("mobile-ion positions of the first frame (reference structure)"
+                     if isinstance(site_rule, str) and site_rule == "reference" else
+                     "given by the caller" if not isinstance(site_rule, str) else
+                     "time-averaged density maxima") + "; residence filter")
     res["reorientation_frequency"].attrs["method"] = "turn > 70 deg from previous resting direction, librations smoothed"
     notes = [f"{n}: {x}" for n, c in zip(names, curves_all) for x in c["notes"]]
     res.attrs["notes"] = "; ".join(notes) if notes else "none"
@@ -275,6 +280,9 @@ def main_analyze(stores: Sequence[str], outdir: str, **kw) -> xr.Dataset:
         else:
             s = (f"D_tr = {float(r['D_tr']):.3g} ± {float(r['D_tr_err']):.2g} cm^2/s, "
                  f"sigma = {float(r['sigma']):.3g} ± {float(r['sigma_err']):.2g} mS/cm")
+            if "diffusive" in r and not bool(r["diffusive"]):
+                s += (f"  [NOT diffusive: MSD log-log slope {float(r['msd_exponent']):.2f}; "
+                      "local motion, run longer]")
         print(f"{str(r['run'].values)}: {s}")
     print(f"wrote {Path(outdir) / 'results.nc'}")
     return res
