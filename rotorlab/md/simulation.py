@@ -28,6 +28,7 @@ from rotorlab.md.constraints import Constraints, normalise_mode
 from rotorlab.md.integrate import Integrator, maxwell_boltzmann
 from rotorlab.md.thermostats import make_thermostat
 from rotorlab.potentials.base import check_species
+from rotorlab.potentials.reference import cell_list
 from rotorlab.units import PS
 
 __all__ = ["Simulation", "SimulationExploded", "min_pair_distance"]
@@ -53,44 +54,7 @@ def min_pair_distance(x, cell, rmax):
         Search radius [Å]; returns ``rmax`` when no pair is closer.
     """
     n = x.shape[0]
-    inv = np.linalg.inv(cell)
-    vol = abs(np.linalg.det(cell))
-    nc = np.empty(3, dtype=np.int64)
-    reach = np.empty(3, dtype=np.int64)
-    for k in range(3):
-        a1 = cell[(k + 1) % 3]
-        a2 = cell[(k + 2) % 3]
-        cr = np.array([a1[1] * a2[2] - a1[2] * a2[1], a1[2] * a2[0] - a1[0] * a2[2],
-                       a1[0] * a2[1] - a1[1] * a2[0]])
-        h = vol / math.sqrt(cr[0] ** 2 + cr[1] ** 2 + cr[2] ** 2)
-        m = min(max(int(h / rmax), 1), 48)
-        nc[k] = m
-        reach[k] = max(1, int(math.ceil(rmax * m / h - 1e-12)))
-    s = x @ inv
-    cid = np.empty(n, dtype=np.int64)
-    xw = np.empty_like(x)
-    for i in range(n):
-        c = 0
-        for k in range(3):
-            f = s[i, k] - math.floor(s[i, k])
-            if f >= 1.0:
-                f = 0.0
-            s[i, k] = f
-            c = c * nc[k] + min(int(f * nc[k]), nc[k] - 1)
-        cid[i] = c
-        for k in range(3):
-            xw[i, k] = s[i, 0] * cell[0, k] + s[i, 1] * cell[1, k] + s[i, 2] * cell[2, k]
-    ncell = nc[0] * nc[1] * nc[2]
-    start = np.zeros(ncell + 1, dtype=np.int64)
-    for i in range(n):
-        start[cid[i] + 1] += 1
-    for c in range(ncell):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[fill[cid[i]]] = i
-        fill[cid[i]] += 1
+    xw, cid, nc, reach, start, order = cell_list(x, cell, rmax, 48)
     best2 = rmax * rmax
     for i in range(n):
         ci = cid[i]

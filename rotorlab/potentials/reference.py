@@ -88,6 +88,78 @@ def _mic(d, cell, inv_cell):
 
 
 @njit(cache=True)
+def cell_list(x, cell, rc, max_cells):
+    """Fractional-coordinate cell list of a periodic (triclinic) box.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, 3)
+        Positions [Å] (wrapped or unwrapped).
+    cell : ndarray, shape (3, 3)
+        Lattice vectors as rows [Å].
+    rc : float
+        Interaction range [Å]; cells along each axis are at least ``rc`` wide unless the
+        count is capped.
+    max_cells : int
+        Largest number of cells along one axis.
+
+    Returns
+    -------
+    xw : ndarray, shape (N, 3)
+        Positions wrapped into the cell [Å].
+    cidx : ndarray of int64, shape (N,)
+        Cell index of each atom.
+    nc, reach : ndarray of int64, shape (3,)
+        Cells per axis and how many neighbour cells to scan each way to cover ``rc``.
+    start : ndarray of int64, shape (n_cells + 1,)
+        CSR offsets into ``order``.
+    order : ndarray of int64, shape (N,)
+        Atom indices sorted by cell.
+    """
+    n = x.shape[0]
+    inv_cell = np.linalg.inv(cell)
+    vol = abs(np.linalg.det(cell))
+    nc = np.empty(3, dtype=np.int64)
+    reach = np.empty(3, dtype=np.int64)
+    for k in range(3):
+        a1 = cell[(k + 1) % 3]
+        a2 = cell[(k + 2) % 3]
+        cx = a1[1] * a2[2] - a1[2] * a2[1]
+        cy = a1[2] * a2[0] - a1[0] * a2[2]
+        cz = a1[0] * a2[1] - a1[1] * a2[0]
+        h = vol / math.sqrt(cx * cx + cy * cy + cz * cz)
+        m = min(max(int(h / rc), 1), max_cells)
+        nc[k] = m
+        reach[k] = max(1, int(math.ceil(rc * m / h - 1e-12)))
+    s = x @ inv_cell
+    xw = np.empty_like(x)
+    cidx = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = 0
+        for k in range(3):
+            f = s[i, k] - math.floor(s[i, k])
+            if f >= 1.0:
+                f = 0.0
+            s[i, k] = f
+            c = c * nc[k] + min(int(f * nc[k]), nc[k] - 1)
+        cidx[i] = c
+        for k in range(3):
+            xw[i, k] = s[i, 0] * cell[0, k] + s[i, 1] * cell[1, k] + s[i, 2] * cell[2, k]
+    ncell = nc[0] * nc[1] * nc[2]
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for i in range(n):
+        start[cidx[i] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        order[fill[cidx[i]]] = i
+        fill[cidx[i]] += 1
+    return xw, cidx, nc, reach, start, order
+
+
+@njit(cache=True)
 def nonbonded(x, cell, types, charges, mol_id, amat, rho, rc, alpha, forces, virial):
     """Born–Mayer + DSF Coulomb over all periodic images with a fractional cell list.
 
@@ -121,56 +193,7 @@ def nonbonded(x, cell, types, charges, mol_id, amat, rho, rc, alpha, forces, vir
     """
     n = x.shape[0]
     inv_cell = np.linalg.inv(cell)
-    vol = abs(np.linalg.det(cell))
-    h = np.empty(3)
-    for k in range(3):
-        a1 = cell[(k + 1) % 3]
-        a2 = cell[(k + 2) % 3]
-        cx = a1[1] * a2[2] - a1[2] * a2[1]
-        cy = a1[2] * a2[0] - a1[0] * a2[2]
-        cz = a1[0] * a2[1] - a1[1] * a2[0]
-        h[k] = vol / math.sqrt(cx * cx + cy * cy + cz * cz)
-    nc = np.empty(3, dtype=np.int64)
-    reach = np.empty(3, dtype=np.int64)
-    for k in range(3):
-        m = int(h[k] / rc)
-        if m < 1:
-            m = 1
-        if m > 64:
-            m = 64
-        nc[k] = m
-        reach[k] = int(math.ceil(rc * m / h[k] - 1e-12))
-        if reach[k] < 1:
-            reach[k] = 1
-    # wrapped positions and cell assignment
-    s = x @ inv_cell
-    xw = np.empty_like(x)
-    cidx = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        c = 0
-        for k in range(3):
-            f = s[i, k] - math.floor(s[i, k])
-            if f >= 1.0:
-                f = 0.0
-            s[i, k] = f
-            ck = int(f * nc[k])
-            if ck >= nc[k]:
-                ck = nc[k] - 1
-            c = c * nc[k] + ck
-        cidx[i] = c
-        for k in range(3):
-            xw[i, k] = s[i, 0] * cell[0, k] + s[i, 1] * cell[1, k] + s[i, 2] * cell[2, k]
-    ncell = nc[0] * nc[1] * nc[2]
-    start = np.zeros(ncell + 1, dtype=np.int64)
-    for i in range(n):
-        start[cidx[i] + 1] += 1
-    for c in range(ncell):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[fill[cidx[i]]] = i
-        fill[cidx[i]] += 1
+    xw, cidx, nc, reach, start, order = cell_list(x, cell, rc, 64)
 
     rc2 = rc * rc
     erfc_rc = math.erfc(alpha * rc)
