@@ -26,11 +26,7 @@ def _cmd_materials(args) -> int:
           f"{'dt/fs':>5}  rotors   mobile")
     for name in materials.names():
         m = materials.catalog(name)
-        quick = int(sum(m.formula.values()))
-        if m.has_structure:
-            quick = len(materials.get(name, "quick"))
-        else:
-            quick = "-"
+        quick = len(materials.get(name, "quick")) if m.has_structure else "-"
         print(
             f"{name:<12} {m.trust if m.has_structure else 'none':<6} "
             f"{'x'.join(map(str, m.paper_supercell)):<10} {m.paper_atoms:>6} {quick!s:>6}  "

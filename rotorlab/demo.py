@@ -71,14 +71,8 @@ def _run_modes(outdir: Path, material: str, temperature: float, eq_steps: int, s
         stores.append(path)
         t0 = time.perf_counter()
         if path.exists():
-            try:
-                store = TrajectoryStore.open(path, mode="r")
-                done = store.attrs.get("production_steps_done")
-                n = store.n_frames_committed
-            except Exception:
-                done, n = None, 0
-            want = steps // frame_interval + 1
-            if n >= want:
+            n = TrajectoryStore.open(path, mode="r").n_frames_committed
+            if n >= steps // frame_interval + 1:
                 print(f"   {mode:<5} complete ({n} frames) — reused")
                 continue
             print(f"   {mode:<5} incomplete ({n} frames) — resuming from its checkpoint")
