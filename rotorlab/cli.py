@@ -9,7 +9,9 @@ Errors are printed as one clear line (exit status 2), never as a traceback, unle
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -35,34 +37,38 @@ def _cmd_materials(args) -> int:
     return 0
 
 
-def _parse_size(values):
-    if values is None:
-        return "quick"
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 3:
-        try:
-            return tuple(int(v) for v in values)
-        except ValueError:
-            raise ValueError(f"--size takes quick, paper or three integers; got {values}") from None
-    raise ValueError(f"--size takes quick, paper or three integers; got {values}")
+def _output_format(path: str):
+    """The ASE format name for an output file, or a clear error for an unknown suffix."""
+    from ase.io.formats import filetype, ioformats
+
+    name = Path(path).name.lower()
+    if name.endswith(".xyz"):
+        return "extxyz"
+    try:
+        fmt = filetype(path, read=False)
+    except Exception:
+        fmt = None
+    if fmt is None or fmt not in ioformats or not ioformats[fmt].can_write:
+        raise ValueError(f"cannot tell the structure format of {path!r} from its name; use "
+                         ".cif, .xyz (extended XYZ), .vasp/POSCAR, .pdb or another suffix ASE "
+                         "writes")
+    return fmt
 
 
 def _cmd_build(args) -> int:
     import ase.io
 
-    from rotorlab import materials
-    from rotorlab.topology import detect
+    from rotorlab._cli_util import build_structure
+    from rotorlab.md.simulation import _detect
 
-    size = _parse_size(args.size)
-    if args.cif:
-        atoms = materials.from_cif(args.cif, material=args.name, size=size)
-    else:
-        atoms = materials.get(args.name, size=size)
-    top = detect(atoms)
-    fmt = None
-    if args.output.endswith(".xyz"):
-        fmt = "extxyz"
+    fmt = _output_format(args.output)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise IsADirectoryError(f"{out} is a directory; give a structure file name")
+    atoms, fields = build_structure(args)
+    top = _detect(atoms, fields["material"], fields["rotors"])
     ase.io.write(args.output, atoms, format=fmt)
     print(f"wrote {args.output}: {atoms.get_chemical_formula()} ({len(atoms)} atoms, "
           f"supercell {'x'.join(map(str, atoms.info['supercell']))}); {top.summary()}")
@@ -133,10 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_materials)
 
     b = sub.add_parser("build", help="build a material's supercell and write it to a file")
-    b.add_argument("name", help="catalog material (rotorlab materials)")
-    b.add_argument("--size", nargs="+", help="quick | paper | NX NY NZ (default quick)")
-    b.add_argument("--cif", help="use this (ordered) CIF instead of the bundled structure")
-    b.add_argument("-o", "--output", required=True, help="output file (any ASE format: .cif, .xyz, POSCAR ...)")
+    from rotorlab._cli_util import add_structure_args
+
+    add_structure_args(b)
+    b.add_argument("-o", "--output", required=True,
+                   help="output file (any ASE format: .cif, .xyz, POSCAR ...)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     b.set_defaults(func=_cmd_build)
 
     i = sub.add_parser("info", help="summarise a trajectory store")
@@ -150,21 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="production steps per constraint mode (default 6000 x 0.5 fs)")
     d.set_defaults(func=_cmd_demo)
 
-    # Optional command groups contributed by other subpackages.
-    for modname in ("rotorlab.md.cli_commands", "rotorlab.analysis.cli_commands"):
-        try:
-            mod = __import__(modname, fromlist=["add_parsers"])
-        except ImportError:
-            continue
-        add = getattr(mod, "add_parsers", None) or getattr(mod, "add_run_parsers", None)
-        if add is not None:
-            add(sub)
+    # Command groups of the subpackages (an import error here is a bug: it propagates).
+    from rotorlab.analysis.cli_commands import add_parsers as add_analysis
+    from rotorlab.md.cli_commands import add_run_parsers
+
+    add_run_parsers(sub)
+    add_analysis(sub)
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        # TensorFlow/oneDNN start-up noise (shown with --debug)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     if args.version:
         from rotorlab import __version__
 
@@ -178,12 +187,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError) as exc:
+    except (ValueError, LookupError, RuntimeError, OSError, ArithmeticError) as exc:
         if args.debug:
             raise
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"rotorlab {args.command}: error: {msg}", file=sys.stderr)
+        print(f"rotorlab {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
+
+
+def _message(exc: BaseException) -> str:
+    """One line in the user's terms (no raw ``[Errno 17]`` or KeyError quotes)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

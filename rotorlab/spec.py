@@ -437,7 +437,8 @@ class RunSpec:
                 1, dtype=np.uint64)[0] >> 1)
         if self.timestep is None and timestep is not None:
             changes["timestep"] = float(timestep)
-        if self.structure is not None and not os.path.isabs(self.structure):
+        if self.structure is not None and not self.structure.startswith("memory:") \
+                and not os.path.isabs(self.structure):
             changes["structure"] = str(Path(self.structure).expanduser().resolve())
         pots = []
         for p in self.potential_list:

@@ -364,6 +364,7 @@ class Simulation:
         from rotorlab.spec import warn_spec
 
         self._init_runtime(progress, observers)
+        requested_name = spec.store_name  # the name of the spec as given (seed may be unset)
         # ---- structure and topology
         if atoms is None:
             if spec.structure is not None and spec.structure.startswith("memory:"):
@@ -424,7 +425,8 @@ class Simulation:
                 store, species=list(topology.symbols), masses=topology.masses,
                 rotor_id=topology.rotor_id, rotor_kind=list(topology.rotor_kind),
                 orientation_atoms=topology.orientation_atoms,
-                attrs=self._store_attrs(spec, cons, thermo), chunk_frames=spec.chunk_frames,
+                attrs={**self._store_attrs(spec, cons, thermo), "store_name": requested_name},
+                chunk_frames=spec.chunk_frames,
                 velocities=True, forces=spec.store_forces,
                 model_deviation=self.config["model_deviation"], overwrite=overwrite)
             self._checkpoint()
