@@ -241,7 +241,7 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
 
 
 def _figures(res, names, curves_all, mcs, outdir):
-    from . import plotting as P
+    from rotorlab.viz import plots as P
 
     labels = [f"{n} ({m}, {t:g} K)" for n, m, t in zip(names, res["constraint_mode"].values,
                                                        res["target_temperature"].values)]
