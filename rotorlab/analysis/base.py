@@ -120,6 +120,13 @@ def _wrap_compute(fn):
     return compute
 
 
+def _merge(parts: list[xr.Dataset]) -> xr.Dataset:
+    """Merge result Datasets: shared coordinates must agree exactly, variable attrs are kept."""
+    if not parts:
+        return xr.Dataset()
+    return xr.merge(parts, join="exact", compat="no_conflicts", combine_attrs="override")
+
+
 class Analyzer:
     """Base class of every analysis.
 
@@ -220,14 +227,19 @@ class Analyzer:
 
     def _results_dataset(self) -> xr.Dataset:
         box = self.__dict__["_results"]
-        parts = []
+        parts, seen = [], set()
         for n in self.result_names():
             if n not in box:
                 continue
             v = box[n]
-            parts.append(v.to_dataset(name=n) if isinstance(v, xr.DataArray) else v)
-        out = xr.merge(parts, join="exact", combine_attrs="drop") if parts else xr.Dataset()
-        out.attrs["analyzer"] = type(self).__name__
+            if isinstance(v, xr.DataArray):
+                v = v.to_dataset(name=n)
+            else:  # a Dataset result: its variables join, prefixed with the result name on a clash
+                v = v.rename({k: f"{n}_{k}" for k in v.data_vars if k in seen})
+            seen.update(map(str, v.data_vars))
+            parts.append(v)
+        out = _merge(parts)
+        out.attrs = {"analyzer": type(self).__name__}
         return out
 
     # -------------------------------------------------------------------- repr

@@ -287,9 +287,11 @@ class PhononDOS(Analyzer):
 
     def _results_dataset(self) -> xr.Dataset:
         # band centres include a "total" row: their species dim is named bc_species here
-        out = xr.merge([self.dos.to_dataset(name="dos"), self.pdos.to_dataset(name="pdos"),
-                        self.band_centres.rename({"species": "bc_species"})], join="exact", combine_attrs="drop")
-        out.attrs["analyzer"] = type(self).__name__
+        from .base import _merge
+
+        out = _merge([self.dos.to_dataset(name="dos"), self.pdos.to_dataset(name="pdos"),
+                      self.band_centres.rename({"species": "bc_species"})])
+        out.attrs = {"analyzer": type(self).__name__}
         return out
 
     def band_centre_of(self, species: str = "total") -> xr.DataArray:
