@@ -88,6 +88,8 @@ def select_analyses(analyses: str | Sequence[str] | None = None, *, rotation: bo
 
 
 def _accepts(cls, name: str) -> bool:
+    if cls.__init__ is object.__init__:
+        return False
     try:
         params = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):  # pragma: no cover
