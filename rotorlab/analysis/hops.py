@@ -262,3 +262,6 @@ class DisplacementHops(Analyzer):
     def mean_frequency(self) -> xr.DataArray:
         """Mean hop frequency over ions, 0-d in 1/ns."""
         return scalar(float(self.frequency.mean()), "1/ns", name="hop_frequency")
+
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_bars(self.frequency, ax=ax, xlabel="ion", ylabel="hops per ns", **kw)

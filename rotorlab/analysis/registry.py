@@ -371,6 +371,9 @@ register("reorientation", _P + "rotation:Reorientation", group="rotation",
          requires=("positions", "cell", "time", "rotors", "frames>=3"),
          returns={"counts": "1", "frequency": "1/ns", "events": "1", "smoothed": "1"},
          summary=lambda a: {"reorientation_frequency": a.mean_frequency})
+register("orientation", _P + "rotation:RotorOrientation", group="rotation",
+         description="rotor orientation vectors and their angles to the lattice vectors a, b, c",
+         requires=("positions", "cell", "time", "rotors"), returns={"vectors": "1", "theta": "degree"})
 register("orientation_acf", _P + "rotation:OrientationACF", group="rotation",
          description="Legendre P1/P2 orientation autocorrelations of the rotors (all origins, FFT)",
          requires=("positions", "cell", "time", "rotors", "frames>=2"), returns={"p1": "1", "p2": "1"},
@@ -390,6 +393,11 @@ register("hops", _P + "hops:SiteHops", group="hops",
          requires=_MOBILE + ("frames>=2",), check=_mobile_check,
          returns={"hops": "1", "frequency": "1/ns", "occupancy": "1", "site_positions": "1"},
          summary=lambda a: {"hop_frequency": a.mean_frequency})
+register("displacement_hops", _P + "hops:DisplacementHops", group="hops",
+         description="cation hops as moves of the smoothed position by more than 1.5 Å from rest",
+         requires=_MOBILE + ("frames>=2",), check=_mobile_check,
+         returns={"hops": "1", "frequency": "1/ns"},
+         summary=lambda a: {"displacement_hop_frequency": a.mean_frequency})
 register("rdf", _P + "structure:RDF", group="structure",
          description="partial radial distribution function g(r) of the mobile ions (triclinic safe)",
          requires=("positions", "cell", "species", "attr:mobile_species"), check=_rdf_check,
