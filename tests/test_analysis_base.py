@@ -57,6 +57,7 @@ def test_results_guarded_before_compute(name, ds):
         a.results
     with pytest.raises(RuntimeError, match="compute"):  # NotComputedError is a RuntimeError
         getattr(a, names[0])
+    assert not hasattr(a, names[0])  # ... and an AttributeError: introspection works
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -250,7 +251,7 @@ def _results_like():
 def test_importing_rotorlab_analysis_pulls_no_gui_or_plotting_library():
     code = (
         "import sys, importlib\n"
-        "import rotorlab, rotorlab.analysis, rotorlab.viz\n"
+        "import rotorlab, rotorlab.analysis, rotorlab.viz, rotorlab.viz.plots\n"
         "for m in ('base', 'registry', 'transport', 'rotation', 'hops', 'structure', 'vibrations', 'report',"
         " 'cli_commands', '_data', '_kernels'):\n"
         "    importlib.import_module('rotorlab.analysis.' + m)\n"

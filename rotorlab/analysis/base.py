@@ -36,8 +36,12 @@ import xarray as xr
 __all__ = ["Analyzer", "NotComputedError", "Result", "scalar"]
 
 
-class NotComputedError(RuntimeError):
-    """A result of an analyzer was read before ``compute`` succeeded."""
+class NotComputedError(RuntimeError, AttributeError):
+    """A result of an analyzer was read before ``compute`` succeeded.
+
+    Also an :class:`AttributeError`, so ``hasattr(analyzer, "msd")`` is False before
+    ``compute`` and introspection (IPython completion, ``inspect.getmembers``) works.
+    """
 
 
 def scalar(value, units: str, name: str | None = None, **attrs) -> xr.DataArray:
