@@ -129,3 +129,18 @@ def test_python_analyze_refuses_store_output_too(full_store):
         d = full_store.parent / "py"
         analyze([full_store], d, analyses="rdf", figures=False)
         analyze([full_store], d, analyses="rdf", figures=False, overwrite=False)
+
+
+def test_existing_options_still_reach_their_analyses(full_store, tmp_path):
+    assert main(["analyze", str(full_store), "-o", str(tmp_path / "o"), "--analyses", "transport,hops",
+                 "--sites", "reference", "--blocks", "4", "--no-figures"]) == 0
+    res = xr.open_dataset(tmp_path / "o" / "results.nc", engine="scipy")
+    assert "first frame" in res["hop_frequency"].attrs["method"]
+    err = float(res["D_tr_err"][0])
+    res.close()
+    from rotorlab.analysis import Transport
+    from rotorlab.store import open_store
+
+    ds = open_store(full_store)
+    assert err == pytest.approx(float(Transport(n_blocks=4).compute(ds).D_err), rel=1e-12)
+    assert err != pytest.approx(float(Transport().compute(ds).D_err), rel=1e-6)

@@ -22,8 +22,6 @@ from . import _data
 from . import registry as R
 from .transport import MODES, arrhenius_fit, mode_contributions, sigma_table
 
-#: analyses switched off by ``analyze(rotation=False)``, ``hops=False``, ``vibrations=False``
-GROUP_SWITCHES = ("rotation", "hops", "vibrations")
 #: legacy per-analysis keyword arguments of :func:`analyze`
 LEGACY_KW = {"transport_kw": "transport", "reorientation_kw": "reorientation", "hops_kw": "hops",
              "dos_kw": "dos"}
@@ -285,7 +283,7 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
     res["D_tr"].attrs["method"] = ("slope/6 of the all-origin FFT MSD; drift: system COM removed for UC/RC, "
                                    "none for T-constrained modes; error: standard error over independent time blocks")
     res["below_measurable"].attrs["threshold_cm2_s"] = U.D_MEASURABLE_CM2_S
-    site_rule = (kw.get("hops_kw") or {}).get("sites", "density")
+    site_rule = {**(kw.get("hops_kw") or {}), **((options or {}).get("hops") or {})}.get("sites", "density")
     res["hop_frequency"].attrs["method"] = (
         "sites: " + ("mobile-ion positions of the first frame (reference structure)"
                      if isinstance(site_rule, str) and site_rule == "reference" else
