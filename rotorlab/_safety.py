@@ -200,7 +200,11 @@ def check_output(path, *, overwrite: bool, kind: str, inputs: Iterable = ()) -> 
         if why:  # cannot happen for an existing cwd, but keep the rule total
             raise UnsafeOutput(f"{shown} is {why}; choose another output path")
         return p
-    # an existing path: first whether it is of the right kind at all, then overwrite
+    # an existing path: protected ones never, then whether it is of the right kind at all,
+    # and only then whether the user allowed replacing it
+    if why:
+        raise UnsafeOutput(f"{shown} is {why}; rotorlab never replaces it — choose another "
+                           f"output path")
     if kind == "file":
         if not p.is_file():
             raise UnsafeOutput(f"{shown} exists and is not a file ({describe_contents(p)}); "
@@ -230,9 +234,6 @@ def check_output(path, *, overwrite: bool, kind: str, inputs: Iterable = ()) -> 
         exc_type = StoreExists
     if not overwrite:
         raise exc_type(exists_msg)
-    if why:
-        raise UnsafeOutput(f"{shown} is {why}; rotorlab never replaces it — choose another "
-                           f"output path")
     return p
     if not overwrite:
         what = {"store": "exists", "file": "exists", "directory": "exists"}[kind]

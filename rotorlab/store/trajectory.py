@@ -723,28 +723,21 @@ class TrajectoryStore:
 
     @classmethod
     def _claim_path(cls, path: Path, overwrite: bool):
-        """Check ``path`` may become a new store and take its writer lock (before
-        anything is removed); clear an old store in place, keeping the locked file."""
+        """Check that ``path`` may become a new store; for an existing rotorlab store take
+        its writer lock (refusing while another process writes) before anything changes.
+
+        Returns the old store's lock (or None when ``path`` is free or an empty dir).
+        """
         shown = str(path)
         if path.is_symlink():
             raise NotAStore(f"{shown} is a symbolic link; choose another path — rotorlab "
                             f"does not replace links")
-        if not path.exists():
-            why = protected_reason(path)
-            if why:
-                raise NotAStore(f"{shown} is {why}; choose another path")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                path.mkdir()
-            except FileExistsError:  # created concurrently: treat as existing
-                return cls._claim_path(path, overwrite)
-            try:
-                lock, superseded, _ = _acquire_lock(path)
-            except BaseException:
-                shutil.rmtree(path, ignore_errors=True)  # the empty directory we made
-                raise
-            return lock, superseded
         why = protected_reason(path)
+        if why:
+            raise NotAStore(f"{shown} is {why}; choose another -o path — rotorlab never "
+                            f"replaces it")
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            return None
         bad = store_marker_reason(path)
         if bad:
             raise NotAStore(f"{shown} exists and {bad}; choose another -o path — rotorlab "
@@ -752,22 +745,15 @@ class TrajectoryStore:
         if not overwrite:
             raise StoreExists(f"{shown} exists; pass --overwrite (CLI) / overwrite=True "
                               f"(Python) to replace this rotorlab store")
-        if why:
-            raise NotAStore(f"{shown} is {why}; rotorlab never replaces it")
         lock, superseded, stale = _acquire_lock(path)  # refuses while another process writes
         _detach_previous(superseded, keep_buffer=False)
         if stale:
-            warnings.warn(f"store {shown}: its last writer ({_holder_text(stale)}) ended "
-                          f"without closing it; replacing it as asked", RuntimeWarning,
-                          stacklevel=3)
-        for e in path.iterdir():  # known entries only (store_marker_reason checked)
-            if e.name == LOCK_GROUP:
-                continue
-            if e.is_dir() and not e.is_symlink():
-                shutil.rmtree(e)
-            else:
-                e.unlink()
-        return lock, superseded
+            import logging
+
+            logging.getLogger("rotorlab.store").warning(
+                "store %s: its last writer (%s) ended without closing it; replacing it as "
+                "asked", shown, _holder_text(stale))
+        return lock
 
     @classmethod
     def _create_in(cls, path, overwrite, *, species, masses, rotor_id, rotor_kind,
@@ -813,26 +799,62 @@ class TrajectoryStore:
         full.update(rotorlab_schema=SCHEMA, n_frames_committed=0, chunk_frames=chunk_frames,
                     n_atoms=int(n), n_rotors=int(nr))
 
-        # every argument is valid: only now claim the path (lock first, then clear)
-        existed = path.exists()
-        lock, superseded = cls._claim_path(path, overwrite)
+        # every argument is valid: only now claim the path.  The new store is built in a
+        # hidden sibling directory (holding its own writer lock) and renamed into place, so
+        # a kill at any moment leaves either no store / the old store, or the complete new
+        # one — never a half-created store.
+        old_lock = cls._claim_path(path, overwrite)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        tmp = path.parent / f".{path.name}.rotorlab-new-{tag}"
+        lock = None
         try:
-            return cls._write_new(path, lock, superseded, species, masses, rotor_id,
-                                  rotor_kind, orientation_atoms, full, chunk_frames,
-                                  velocities, forces, model_deviation)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            lock, _, _ = _acquire_lock(tmp)
+            cls._write_new(tmp, species, masses, rotor_id, rotor_kind, orientation_atoms,
+                           full, chunk_frames, velocities, forces, model_deviation)
+            if old_lock is not None:
+                aside = path.parent / f".{path.name}.rotorlab-old-{tag}"
+                os.rename(path, aside)
+                try:
+                    os.rename(tmp, path)
+                except BaseException:
+                    os.rename(aside, path)
+                    raise
+                old_lock.release()
+                old_lock = None
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                try:
+                    os.rename(tmp, path)  # onto nothing or an empty directory
+                except OSError:
+                    raise StoreExists(f"{path} was created by another process meanwhile; "
+                                      f"choose another -o path") from None
         except BaseException:
-            if superseded is None:
+            if lock is not None:
                 lock.release()
-            if not existed:  # remove only what this call created
-                shutil.rmtree(path, ignore_errors=True)
+            if old_lock is not None:
+                old_lock.release()
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)  # only what this call created
             raise
-
-    @classmethod
-    def _write_new(cls, path, lock, superseded, species, masses, rotor_id, rotor_kind,
-                   orientation_atoms, full, chunk_frames, velocities, forces,
-                   model_deviation):
-        import xarray as xr
+        # the lock now lives at the final path
+        _HELD.pop(lock.key, None)
+        lock.key = os.path.realpath(path)
+        _HELD[lock.key] = weakref.ref(lock)
+        lock.info["path"] = str(path)
         import zarr
+
+        group = zarr.open_group(path, mode="a", zarr_format=3)
+        store = cls(path, group, "a", 0)
+        store._lock = lock
+        lock.owner = weakref.ref(store)
+        return store
+
+    @staticmethod
+    def _write_new(path, species, masses, rotor_id, rotor_kind, orientation_atoms, full,
+                   chunk_frames, velocities, forces, model_deviation) -> None:
+        import xarray as xr
 
         n = species.shape[0]
         nr = rotor_kind.shape[0]
@@ -863,11 +885,6 @@ class TrajectoryStore:
         ds = xr.Dataset(data_vars, coords=coords, attrs=full)
         # mode "a": the directory already holds the (locked) writer_lock group
         ds.to_zarr(path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
-        group = zarr.open_group(path, mode="a", zarr_format=3)
-        store = cls(path, group, "a", 0)
-        store._lock = lock
-        lock.owner = weakref.ref(store)
-        return store
 
     # -------------------------------------------------------------------- open
     @classmethod
