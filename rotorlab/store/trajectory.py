@@ -30,14 +30,40 @@ Frames are buffered in memory and written one chunk (``chunk_frames`` frames) at
 time.  For each chunk every frame variable is resized and written first; only then
 is the group attribute ``n_frames_committed`` advanced.  zarr's local store writes
 every file through a temporary file and an atomic rename, so a process killed at any
-moment leaves each file either old or new.  On :meth:`TrajectoryStore.open` the
-store is validated: frame arrays longer than the committed count, arrays of
-different lengths, missing chunk files and chunks that fail to decode (every chunk
-carries a CRC32C checksum) are detected and every frame variable is cut back to the
-last complete, consistent chunk, with a :class:`RuntimeWarning` saying how many
-frames were dropped.  In ``mode="a"`` the repair is written to disk; in ``mode="r"``
-only the returned view is cut (a concurrent writer's store is never modified by a
-reader).
+moment leaves each file either old or new; a new store is built in a hidden sibling
+directory and renamed into place, so a kill during creation leaves no half-made store.
+Every chunk carries a CRC32C checksum.
+
+Ownership, writer lock, verify, repair
+--------------------------------------
+* **Marker.** ``rotorlab_schema`` in the root ``zarr.json`` and the attributes of the
+  ``writer_lock`` group.  ``create(overwrite=True)`` replaces only such a store holding
+  nothing rotorlab did not create — never ``/``, ``~``, the working directory or a
+  directory above it, nor a symbolic link (:class:`NotAStore`, :class:`StoreExists`).
+* **One writer.** ``create`` and ``open(mode="a")`` take an OS lock
+  (``fcntl.flock`` on ``writer_lock/holder``, which names pid, host, start time and
+  command); a second writer gets :class:`StoreLocked`.  The OS drops the lock when a
+  process dies, so a killed writer's lock is stale by construction (its info is kept in
+  ``store.previous_writer``).  ``close()`` releases it.  Within one process the newest
+  writing handle supersedes older ones (they then refuse to write).  Readers
+  (``mode="r"``, :func:`open_store`, :meth:`TrajectoryStore.to_xarray`) never take or
+  wait on the lock.
+* **Verify.** :meth:`TrajectoryStore.verify` decodes every chunk (checksum, shape) and
+  returns a :class:`VerifyReport` naming store, variable, frames, chunk file and reason.
+  ``open(mode="a")`` verifies every chunk: frames beyond the commit point (an
+  interrupted write) are discarded, and so is damage confined to the last, incomplete
+  chunk (the crash-loss unit) when the checkpoint does not need it; any other damage
+  raises :class:`StoreDamaged` (nothing changed) unless ``repair=True``.
+* **Repair without loss** (``repair=True``): every intact frame of every variable is
+  kept; damaged chunk files are moved to ``damaged/<UTC time>/`` (never deleted), the
+  frames of a damaged chunk are NaN and listed in the variable's
+  ``attrs["missing_frames"]`` (:func:`frame_validity` turns them into a mask); ``step``
+  and ``time`` are reconstructed exactly when evenly spaced
+  (``attrs["reconstructed_frames"]``).  The frame count, hence the checkpoint, stays as
+  committed; the root attribute ``repairs`` logs every repair.
+* In ``mode="r"`` damage is cut from the returned view only, with a warning; a
+  checksum failure met while reading raises :class:`StoreDamaged` naming store,
+  variable and frames.
 
 Checkpoints live in the ``checkpoint`` subgroup as versioned subgroups
 (``checkpoint/v000001``...), each holding all checkpoint arrays packed into one
@@ -265,6 +291,7 @@ class _WriterLock:
     def __init__(self, key: str, fd: int, info: dict):
         self.key, self.fd, self.info = key, fd, info
         self.owner: weakref.ref | None = None
+        self.pid = os.getpid()
 
     @property
     def held(self) -> bool:
@@ -272,6 +299,9 @@ class _WriterLock:
 
     def release(self) -> None:
         if self.fd < 0:
+            return
+        if os.getpid() != self.pid:  # a forked child shares the lock: never release it
+            self.fd = -1
             return
         import fcntl
 
@@ -513,12 +543,10 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
             damage.append(Damage(v, None, lengths[v], committed,
                                  f"array holds only {lengths[v]} of {committed} committed "
                                  f"frames"))
-    n_chunks = math.ceil(committed / C)
     for v, a in arrays.items():
         last = min(committed, lengths[v])
         nch = math.ceil(last / C)
         decode = set(range(nch)) if verify == "all" else {nch - 1} if nch else set()
-        i = 0
         pending = sorted(decode)
         bad_chunks = set()
         for i in range(nch):
@@ -545,7 +573,6 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
                 if verify == "last" and i > 0 and (i - 1) not in decode:
                     decode.add(i - 1)
                     pending.append(i - 1)
-    del n_chunks
     if checkpoint:
         st = _checkpoint_problem(group)
         if st:
@@ -595,9 +622,8 @@ def frame_validity(ds, variables: Sequence[str] | None = ("positions",)):
     Parameters
     ----------
     ds : xarray.Dataset
-        From :meth:`TrajectoryStore.to_xarray` / :func:`open_store` (any ``isel`` of
-        frames is fine as long as the ``frame`` index was not reset... the mask uses
-        positions along the stored ``frame`` axis, so apply it before selecting).
+        From :meth:`TrajectoryStore.to_xarray` / :func:`open_store`, before any
+        selection along ``frame`` (the ranges count stored frames from 0).
     variables : sequence of str or None
         Variables that must be valid; ``None``: every frame variable.
 
@@ -1317,8 +1343,9 @@ class TrajectoryStore:
 
         Parameters
         ----------
-        chunks : optional
-            Passed to :func:`xarray.open_zarr`; default: the store's chunks.
+        chunks : mapping, optional
+            Dask chunk size per dimension (``{"frame": 200}``; -1 = whole axis);
+            default: the store's chunks.
 
         Returns
         -------
@@ -1326,15 +1353,44 @@ class TrajectoryStore:
             Dims ``frame``, ``atom``, ``xyz``, ``rotor``, ``cell_a``, ``pair``; every
             variable carries ``attrs["units"]``.
         """
+        import dask.array as da
         import xarray as xr
+        import zarr
 
-        kw = {} if chunks is None else {"chunks": chunks}
-        ds = xr.open_zarr(self.path, consolidated=False, zarr_format=3, **kw)
-        ds = ds.isel(frame=slice(0, self._n_committed))
-        ds = _guard_reads(ds, self.path, self._n_committed)
-        # small string coordinates as plain numpy unicode arrays (not StringDType)
-        for c in ("species", "rotor_kind"):
-            ds[c] = ds[c].copy(data=np.array([str(x) for x in ds[c].values], dtype=str))
+        # Built from the zarr arrays directly (not xr.open_zarr): a store a writer is
+        # extending, or one killed between resizing two variables, has frame arrays of
+        # different lengths, which open_zarr refuses; every view is cut to the committed
+        # frames anyway.
+        group = zarr.open_group(self.path, mode="r", zarr_format=3)
+        n = self._n_committed
+        want = dict(chunks) if isinstance(chunks, Mapping) else {}
+        data_vars, coords = {}, {}
+        for v in FRAME_VARS:
+            if v not in self._vars:
+                continue
+            g = _GuardedArray(self.path, v, n)
+            dims = ("frame",) + FRAME_VARS[v][0]
+            ch = tuple(int(want.get(d, c)) if want.get(d, c) != -1 else s_
+                       for d, c, s_ in zip(dims, g._z.chunks, g.shape))
+            arr = da.from_array(g, chunks=ch, asarray=False, fancy=False, lock=False,
+                                name=False, meta=np.empty((0,) * g.ndim, g.dtype))
+            attrs = {k: val for k, val in g._z.attrs.items()
+                     if k not in ("_FillValue", "coordinates")}
+            var = xr.Variable(dims, arr, attrs=attrs)
+            (coords if v == "time" else data_vars)[v] = var
+        dims_static = {"species": ("atom",), "mass": ("atom",), "rotor_id": ("atom",),
+                       "rotor_kind": ("rotor",), "orientation_atoms": ("rotor", "pair")}
+        for v, dims in dims_static.items():
+            z = group[v]
+            vals = z[...]
+            if v in ("species", "rotor_kind"):
+                # small string coordinates as plain numpy unicode arrays (not StringDType)
+                vals = np.array([str(x) for x in np.asarray(vals).ravel()], dtype=str)
+            attrs = {k: val for k, val in z.attrs.items()
+                     if k not in ("_FillValue", "coordinates")}
+            coords[v] = xr.Variable(dims, np.asarray(vals), attrs=attrs)
+        ds = xr.Dataset(data_vars, coords=coords,
+                        attrs={k: v for k, v in group.attrs.items() if k != "coordinates"})
         for k in _INTERNAL_ATTRS:
             if k != "rotorlab_schema":
                 ds.attrs.pop(k, None)
@@ -1671,33 +1727,14 @@ class _GuardedArray:
                                f"{_REPAIR_HINT}") from exc
 
 
-def _guard_reads(ds, path: Path, n: int):
-    """Replace the dask arrays of the frame variables by guarded ones (same chunks)."""
-    import dask.array as da
-
-    for v in FRAME_VARS:
-        if v not in ds.variables or ds[v].chunks is None:
-            continue
-        g = _GuardedArray(path, v, n)
-        if g.shape != ds[v].shape:
-            continue
-        arr = da.from_array(g, chunks=ds[v].data.chunks, asarray=False, fancy=False,
-                            lock=False, name=False,
-                            meta=np.empty((0,) * g.ndim, g.dtype))
-        var = ds[v].variable.copy(data=arr)
-        if v in ds.coords:
-            ds = ds.assign_coords({v: var})
-        else:
-            ds[v] = var
-    return ds
-
-
 def open_store(path, *, verify: str = "last"):
     """Open a store read-only as a lazy :class:`xarray.Dataset` after validation.
 
-    A damaged tail is cut from the returned view with a :class:`RuntimeWarning`
-    (the files are left alone; open with ``TrajectoryStore.open(path, "a")`` to
-    repair on disk).
+    Never takes or waits on the writer lock (a live run's store can be read).
+    Uncommitted frames and damage found are cut from the returned view with a
+    :class:`RuntimeWarning` (the files are left alone; see ``TrajectoryStore.open(path,
+    "a", repair=True)``).  A damaged chunk found only while reading raises
+    :class:`StoreDamaged` naming store, variable and frames.
 
     Parameters
     ----------
