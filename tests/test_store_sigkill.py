@@ -4,11 +4,12 @@ chunk, never a store that ``info --verify`` reports as damaged, and the run resu
 20 seeded trials: 16 of a plain append/checkpoint writer (random chunk sizes and kill
 times) and 4 of a real ``rotorlab run`` of the LiBH4 quick cell (reference potential),
 killed anywhere from start-up through store creation, equilibration and production; one of
-those is resumed and compared bit for bit with an uninterrupted run.
+those leaving a store are resumed and compared bit for bit with an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -113,36 +114,51 @@ RUN = ["run", "LiBH4", "-T", "600", "--steps", "120", "--frame-interval", "2",
        "--checkpoint-interval", "20", "--potential", "reference", "--seed", "3", "-q"]
 
 
+def _committed_on_disk(p: Path) -> int:
+    """The writer's committed frame count, read like any reader would (no lock)."""
+    try:
+        return int(json.loads((p / "zarr.json").read_text())["attributes"]["n_frames_committed"])
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
 def test_sigkill_rotorlab_run_4_trials_and_bitwise_resume(tmp_path, capsys):
     ref = tmp_path / "ref.zarr"
-    t0 = time.time()
     r = _run_cli(RUN + ["-o", str(ref)], timeout=300)
     assert r.returncode == 0, r.stderr
-    full_time = time.time() - t0
     want = open_store(ref)
     n_ref = want.sizes["frame"]
     rng = np.random.default_rng(7)
-    # kill moments as fractions of an uninterrupted run: start-up, creation, production
-    fractions = [0.15, *rng.uniform(0.45, 0.95, size=3)]
+    # kill moments: during start-up (no store yet), then when the live store has reached a
+    # random committed frame count (read from disk like a reader) plus a random delay
+    plans = [("startup", 0.3, 0.0)] + [("production", int(rng.integers(1, n_ref - 15)),
+                                        float(rng.uniform(0, 0.3))) for _ in range(3)]
     outcomes = []
     compared = False
-    for trial, frac in enumerate(fractions):
+    for trial, (phase, at, delay) in enumerate(plans):
         p = tmp_path / f"k{trial}.zarr"
         proc = subprocess.Popen(RUNNER + RUN + ["-o", str(p)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=ENV)
-        time.sleep(frac * full_time)
+        if phase == "startup":
+            time.sleep(at)
+        else:
+            deadline = time.time() + 240
+            while _committed_on_disk(p) < at and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.005)
+            time.sleep(delay)
         finished = proc.poll() is not None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        assert not finished or phase == "startup", f"trial {trial} finished before the kill"
         if not p.exists():  # killed before the store was renamed into place
             leftovers = [q.name for q in tmp_path.iterdir() if q.name.startswith(f".{p.name}")]
-            outcomes.append(f"run killed at {frac:.2f} of the run: no store yet "
+            outcomes.append(f"run killed {at} s after start: no store yet "
                             f"(hidden build dirs left: {len(leftovers)})")
-            r = _run_cli(RUN + ["-o", str(p)], timeout=300)  # the run can simply be started
-            assert r.returncode == 0, r.stderr
             continue
         rep = _verify_clean(p)
-        ts = TrajectoryStore.open(p, "r")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # uncommitted tail: expected
+            ts = TrajectoryStore.open(p, "r")
         n_cp = ts.checkpoint_n_frames
         assert n_cp is not None and ts.n_frames_committed >= n_cp  # checkpoint consistent
         kept = ts.n_frames_committed
@@ -150,16 +166,14 @@ def test_sigkill_rotorlab_run_4_trials_and_bitwise_resume(tmp_path, capsys):
         assert r.returncode == 0, r.stderr
         got = open_store(p)
         assert got.sizes["frame"] == n_ref
-        this = not compared
-        if this:
-            for v in ("positions", "velocities", "conserved_energy", "step"):
-                np.testing.assert_array_equal(got[v].values, want[v].values, err_msg=v)
-            compared = True
+        for v in ("positions", "velocities", "conserved_energy", "step"):  # bit for bit
+            np.testing.assert_array_equal(got[v].values, want[v].values, err_msg=v)
+        compared = True
         assert _verify_clean(p).ok
-        outcomes.append(f"run killed at {frac:.2f} of the run{' (had finished)' if finished else ''}:"
-                        f" {kept} committed frames, checkpoint at {n_cp} frames, uncommitted "
+        outcomes.append(f"run killed in {phase} ({at} frames committed + {delay:.2f} s): "
+                        f"{kept} committed frames, checkpoint at {n_cp} frames, uncommitted "
                         f"{rep.uncommitted} -> verify ok, resumed to {n_ref} frames"
-                        + (" (bit-identical to the uninterrupted run)" if this else ""))
+                        + ", bit-identical to the uninterrupted run")
     assert compared, "no trial left a store to resume"
     with capsys.disabled():
         print("\n" + "\n".join(outcomes))
