@@ -524,7 +524,8 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
     every chunk file is always checked.
     """
     C = int(attrs["chunk_frames"])
-    names = [v for v in FRAME_VARS if v in set(group.array_keys())]
+    keys = set(group.array_keys())
+    names = [v for v in FRAME_VARS if v in keys]
     arrays = {v: group[v] for v in names}
     lengths = {v: int(a.shape[0]) for v, a in arrays.items()}
     notes: list[str] = []
@@ -555,9 +556,27 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
                 damage.append(Damage(v, i, i * C, min((i + 1) * C, last),
                                      "chunk file missing", rel))
                 bad_chunks.add(i)
+        # decode runs of consecutive chunks in one call (~64 MB at a time); only a run
+        # that fails is checked chunk by chunk to say which chunk is damaged
+        per = max(1, (64 << 20) // max(1, C * int(np.prod(a.shape[1:])) * a.dtype.itemsize))
+        good = set()
+        runs, run = [], []
+        for i in sorted(decode - bad_chunks):
+            if run and (i != run[-1] + 1 or len(run) >= per):
+                runs.append(run)
+                run = []
+            run.append(i)
+        if run:
+            runs.append(run)
+        for run in runs:
+            try:
+                a[run[0] * C:min((run[-1] + 1) * C, last)]
+                good.update(run)
+            except Exception:
+                pass
         while pending:
             i = pending.pop(0)
-            if i in bad_chunks:
+            if i in bad_chunks or i in good:
                 continue
             rel = _chunk_rel(v, a.ndim, i)
             try:
@@ -668,7 +687,8 @@ class TrajectoryStore:
         self._n_atoms = int(a["n_atoms"])
         self._n_rotors = int(a["n_rotors"])
         self._n_committed = int(n_valid)
-        self._vars = [v for v in FRAME_VARS if v in set(group.array_keys())]
+        keys = set(group.array_keys())
+        self._vars = [v for v in FRAME_VARS if v in keys]
         self._buffer: dict[str, list[np.ndarray]] = {v: [] for v in self._vars}
         self._n_buffered = 0
         self._lock: _WriterLock | None = None
@@ -1580,8 +1600,9 @@ atexit.register(_release_all_at_exit)
 
 def _missing_of(group) -> dict[str, list[list[int]]]:
     out = {}
+    keys = set(group.array_keys())
     for v in FRAME_VARS:
-        if v in set(group.array_keys()):
+        if v in keys:
             m = group[v].attrs.get("missing_frames")
             if m:
                 out[v] = [list(map(int, r)) for r in m]
@@ -1688,8 +1709,9 @@ def _repair(path: Path, group, damage: Sequence[Damage], committed: int, C: int,
 
 
 def _truncate_group(group, n: int) -> None:
+    keys = set(group.array_keys())
     for v in FRAME_VARS:
-        if v in set(group.array_keys()):
+        if v in keys:
             a = group[v]
             if a.shape[0] != n:
                 a.resize((n,) + a.shape[1:])
