@@ -523,3 +523,27 @@ def test_store_layer_does_not_import_materials_or_topology():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_export_refuses_existing_file_and_never_writes_into_the_store(tmp_path):
+    from rotorlab._safety import OutputExists, UnsafeOutput
+    from rotorlab.store import export_extxyz, export_netcdf
+
+    s = tmp_path / "s.zarr"
+    st = new_store(s)
+    st.append(make_frames(0, 4))
+    st.close()
+    out = tmp_path / "old.xyz"
+    out.write_text("my old file")
+    for fn in (export_extxyz, export_netcdf):
+        with pytest.raises(OutputExists, match="--overwrite"):
+            fn(s, out)
+        assert out.read_text() == "my old file"
+        with pytest.raises(UnsafeOutput, match="inside the input"):
+            fn(s, s / "x.out", overwrite=True)
+    before = snapshot(s)
+    export_extxyz(s, out, overwrite=True)
+    assert out.read_text().startswith(str(N))  # replaced by a real extxyz
+    export_netcdf(s, tmp_path / "t.nc")
+    assert snapshot(s) == before
+    assert not [p for p in tmp_path.iterdir() if "rotorlab-tmp" in p.name]

@@ -41,6 +41,22 @@ def _as_dataset(store_or_ds):
                     f"got {type(store_or_ds).__name__}")
 
 
+def _check_export(store_or_ds, path, overwrite: bool) -> Path:
+    """The overwrite policy for export outputs (see :mod:`rotorlab._safety`)."""
+    from rotorlab._safety import check_output
+
+    src = (store_or_ds.path if isinstance(store_or_ds, TrajectoryStore)
+           else store_or_ds if isinstance(store_or_ds, (str, Path)) else None)
+    return check_output(path, overwrite=overwrite, kind="file",
+                        inputs=[src] if src is not None else [])
+
+
+def _tmp_for(path: Path) -> Path:
+    import os
+
+    return path.with_name(f".{path.name}.rotorlab-tmp-{os.getpid()}")
+
+
 def _iter_frame_blocks(ds, frames: slice, block: int = 256):
     """Yield (indices, loaded dataset block) over the selected frames."""
     idx = np.arange(ds.sizes["frame"])[frames]
@@ -51,7 +67,8 @@ def _iter_frame_blocks(ds, frames: slice, block: int = 256):
 
 # ------------------------------------------------------------------- netCDF
 def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
-                  wrap: bool = False, title: str | None = None) -> Path:
+                  wrap: bool = False, title: str | None = None,
+                  overwrite: bool = False) -> Path:
     """Write an AMBER-convention netCDF trajectory (ConventionVersion 1.0).
 
     Coordinates are float32 [Å] and, by default, **unwrapped** (as stored; AMBER
@@ -81,6 +98,10 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
         Wrap coordinates into the home cell.
     title : str, optional
         Global ``title`` attribute (≤ 80 characters); default from the material.
+    overwrite : bool
+        Replace an existing file (never a directory, never inside the input store).
+        The file is written under a temporary name and renamed at the end, so a failed
+        export leaves an existing file untouched.
 
     Returns
     -------
@@ -97,8 +118,9 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
 
     import rotorlab
 
-    ds = _as_dataset(store_or_ds)
     path = Path(path)
+    _check_export(store_or_ds, path, overwrite)
+    ds = _as_dataset(store_or_ds)
     idx = np.arange(ds.sizes["frame"])[frames]
     nf, na = len(idx), ds.sizes["atom"]
     has_vel = "velocities" in ds.data_vars
@@ -130,7 +152,8 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
     material = ds.attrs.get("material") or "unknown material"
     if title is None:
         title = f"rotorlab {material} {ds.attrs.get('constraint_mode') or ''}".strip()
-    f = netcdf_file(str(path), "w", version=2)  # 64-bit offset (CDF-2)
+    tmp = _tmp_for(path)
+    f = netcdf_file(str(tmp), "w", version=2)  # 64-bit offset (CDF-2)
     try:
         f.Conventions = "AMBER"
         f.ConventionVersion = "1.0"
@@ -168,13 +191,18 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
             v.units = "angstrom/picosecond"
             v.scale_factor = np.float32(AMBER_VELOCITY_SCALE)
             v[:] = vels
-    finally:
         f.close()
+        tmp.replace(path)
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
 # ------------------------------------------------------------------- extxyz
-def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool = False) -> Path:
+def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool = False,
+                  overwrite: bool = False) -> Path:
     """Write frames as extended XYZ with :func:`ase.io.write`.
 
     Each frame carries symbols, positions [Å] (unwrapped unless ``wrap``), cell [Å],
@@ -190,6 +218,8 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
     path : str or path-like
     frames : slice
     wrap : bool
+    overwrite : bool
+        Replace an existing file (as in :func:`export_netcdf`).
 
     Returns
     -------
@@ -200,8 +230,9 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    ds = _as_dataset(store_or_ds)
     path = Path(path)
+    _check_export(store_or_ds, path, overwrite)
+    ds = _as_dataset(store_or_ds)
     species = [str(s) for s in np.asarray(ds["species"].values)]
     masses = np.asarray(ds["mass"].values, float)
     images = []
@@ -228,7 +259,13 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
             if calc_kw:
                 atoms.calc = SinglePointCalculator(atoms, **calc_kw)
             images.append(atoms)
-    ase.io.write(str(path), images, format="extxyz")
+    tmp = _tmp_for(path)
+    try:
+        ase.io.write(str(tmp), images, format="extxyz")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
