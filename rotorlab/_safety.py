@@ -200,6 +200,9 @@ def check_output(path, *, overwrite: bool, kind: str, inputs: Iterable = ()) -> 
         if why:  # cannot happen for an existing cwd, but keep the rule total
             raise UnsafeOutput(f"{shown} is {why}; choose another output path")
         return p
+    if (kind != "file" and not why and p.is_dir() and not p.is_symlink()
+            and not any(p.iterdir())):
+        return p  # an empty directory: nothing to lose (e.g. made by `mkdir` beforehand)
     # an existing path: protected ones never, then whether it is of the right kind at all,
     # and only then whether the user allowed replacing it
     if why:

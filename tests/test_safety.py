@@ -65,6 +65,10 @@ def test_only_same_kind_is_replaced(home):
     assert check_output("results", overwrite=True, kind="directory").name == "results"
     Path("empty").mkdir()
     assert check_output("empty", overwrite=True, kind="directory").name == "empty"
+    assert check_output("empty", overwrite=False, kind="store").name == "empty"
+    with pytest.raises(OutputExists):  # an empty *file* is still a file someone made
+        Path("empty.cif").write_text("")
+        check_output("empty.cif", overwrite=False, kind="file")
     with pytest.raises(ValueError, match="kind must be one of"):
         check_output("x", overwrite=True, kind="folder")
 

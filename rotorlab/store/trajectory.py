@@ -75,6 +75,7 @@ No pickle is used anywhere; metadata is JSON.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -1592,8 +1593,6 @@ def _release_all_at_exit() -> None:  # a clean exit leaves no stale lock info be
             except Exception:
                 pass
 
-
-import atexit  # noqa: E402
 
 atexit.register(_release_all_at_exit)
 
