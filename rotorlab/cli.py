@@ -76,9 +76,25 @@ def _cmd_build(args) -> int:
 
 
 def _cmd_info(args) -> int:
+    import warnings
+
     from rotorlab.store import TrajectoryStore
 
-    store = TrajectoryStore.open(args.store, mode="r")
+    from rotorlab.store import StoreDamaged
+
+    verify = getattr(args, "verify", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            store = TrajectoryStore.open(args.store, mode="r")
+        except StoreDamaged as exc:
+            if not verify:
+                raise
+            print(f"store {args.store}: DAMAGED: {exc}")
+            return 1
+    if not verify:
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
     ds = store.to_xarray()
     def row(key, value):
         print(f"{key:<19}: {value}")
@@ -94,16 +110,27 @@ def _cmd_info(args) -> int:
     if ds.sizes.get("frame", 0):
         import numpy as np
 
-        t = ds["time"].values
-        row("time", f"{t[0]:.4g} – {t[-1]:.4g} ps")
+        def stat(key, fmt):
+            try:
+                row(key, fmt(np.asarray(ds[key].values)))
+            except StoreDamaged as exc:
+                row(key, "unreadable (damaged chunk; run rotorlab info --verify)")
+                if not verify:
+                    print(f"warning: {exc}", file=sys.stderr)
+
+        stat("time", lambda t: f"{t[0]:.4g} – {t[-1]:.4g} ps")
         if "temperature" in ds:
-            temp = np.asarray(ds["temperature"].values)
-            row("temperature", f"mean {np.nanmean(temp):.1f} K, std {np.nanstd(temp):.1f} K")
+            stat("temperature", lambda v: f"mean {np.nanmean(v):.1f} K, std {np.nanstd(v):.1f} K")
         if "model_deviation" in ds:
-            md = np.asarray(ds["model_deviation"].values)
-            row("model_deviation", f"max {np.nanmax(md):.3f} eV/Å, mean {np.nanmean(md):.3f} eV/Å")
-    if store.has_checkpoint:
-        _, meta = store.read_checkpoint()
+            stat("model_deviation",
+                 lambda v: f"max {np.nanmax(v):.3f} eV/Å, mean {np.nanmean(v):.3f} eV/Å")
+    try:
+        has_cp = store.has_checkpoint
+        meta = store.read_checkpoint()[1] if has_cp else None
+    except ValueError as exc:
+        has_cp, meta = True, None
+        row("checkpoint", f"unreadable ({exc})")
+    if meta is not None:
         step = meta.get("integrator", {}).get("step", meta.get("step"))
         cfg = meta.get("config", {})
         planned = ""
@@ -111,9 +138,17 @@ def _cmd_info(args) -> int:
             planned = (f" of {int(cfg.get('equilibration_steps', 0)) + int(cfg['steps'])} planned"
                        " (resume: rotorlab resume STORE)")
         row("checkpoint", f"step {step}{planned}")
-    else:
+    elif not has_cp:
         row("checkpoint", "none")
     row("variables", ", ".join(sorted(ds.data_vars)))
+    if verify:
+        report = store.verify()
+        print(report)
+        if not report.ok:
+            print(f"rotorlab info: {args.store} is damaged (see above); `rotorlab resume "
+                  f"--repair` keeps every intact frame and moves damaged chunks aside",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
@@ -251,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summarise a trajectory store")
     i.add_argument("store")
+    i.add_argument("--verify", action="store_true",
+                   help="check every chunk's checksum and list any damage (exit 1 if damaged)")
     i.set_defaults(func=_cmd_info)
 
     im = sub.add_parser("import", help="import a trajectory made elsewhere into a store",

@@ -41,6 +41,22 @@ def _as_dataset(store_or_ds):
                     f"got {type(store_or_ds).__name__}")
 
 
+def _check_export(store_or_ds, path, overwrite: bool) -> Path:
+    """The overwrite policy for export outputs (see :mod:`rotorlab._safety`)."""
+    from rotorlab._safety import check_output
+
+    src = (store_or_ds.path if isinstance(store_or_ds, TrajectoryStore)
+           else store_or_ds if isinstance(store_or_ds, (str, Path)) else None)
+    return check_output(path, overwrite=overwrite, kind="file",
+                        inputs=[src] if src is not None else [])
+
+
+def _tmp_for(path: Path) -> Path:
+    import os
+
+    return path.with_name(f".{path.name}.rotorlab-tmp-{os.getpid()}")
+
+
 def _iter_frame_blocks(ds, frames: slice, block: int = 256):
     """Yield (indices, loaded dataset block) over the selected frames."""
     idx = np.arange(ds.sizes["frame"])[frames]
@@ -51,7 +67,8 @@ def _iter_frame_blocks(ds, frames: slice, block: int = 256):
 
 # ------------------------------------------------------------------- netCDF
 def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
-                  wrap: bool = False, title: str | None = None) -> Path:
+                  wrap: bool = False, title: str | None = None,
+                  overwrite: bool = False) -> Path:
     """Write an AMBER-convention netCDF trajectory (ConventionVersion 1.0).
 
     Coordinates are float32 [Å] and, by default, **unwrapped** (as stored; AMBER
@@ -81,6 +98,10 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
         Wrap coordinates into the home cell.
     title : str, optional
         Global ``title`` attribute (≤ 80 characters); default from the material.
+    overwrite : bool
+        Replace an existing file (never a directory, never inside the input store).
+        The file is written under a temporary name and renamed at the end, so a failed
+        export leaves an existing file untouched.
 
     Returns
     -------
@@ -97,8 +118,9 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
 
     import rotorlab
 
-    ds = _as_dataset(store_or_ds)
     path = Path(path)
+    _check_export(store_or_ds, path, overwrite)
+    ds = _as_dataset(store_or_ds)
     idx = np.arange(ds.sizes["frame"])[frames]
     nf, na = len(idx), ds.sizes["atom"]
     has_vel = "velocities" in ds.data_vars
@@ -130,7 +152,8 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
     material = ds.attrs.get("material") or "unknown material"
     if title is None:
         title = f"rotorlab {material} {ds.attrs.get('constraint_mode') or ''}".strip()
-    f = netcdf_file(str(path), "w", version=2)  # 64-bit offset (CDF-2)
+    tmp = _tmp_for(path)
+    f = netcdf_file(str(tmp), "w", version=2)  # 64-bit offset (CDF-2)
     try:
         f.Conventions = "AMBER"
         f.ConventionVersion = "1.0"
@@ -168,13 +191,18 @@ def export_netcdf(store_or_ds, path, *, frames: slice = slice(None),
             v.units = "angstrom/picosecond"
             v.scale_factor = np.float32(AMBER_VELOCITY_SCALE)
             v[:] = vels
-    finally:
         f.close()
+        tmp.replace(path)
+    except BaseException:
+        f.close()
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
 # ------------------------------------------------------------------- extxyz
-def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool = False) -> Path:
+def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool = False,
+                  overwrite: bool = False) -> Path:
     """Write frames as extended XYZ with :func:`ase.io.write`.
 
     Each frame carries symbols, positions [Å] (unwrapped unless ``wrap``), cell [Å],
@@ -190,6 +218,8 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
     path : str or path-like
     frames : slice
     wrap : bool
+    overwrite : bool
+        Replace an existing file (as in :func:`export_netcdf`).
 
     Returns
     -------
@@ -200,8 +230,9 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    ds = _as_dataset(store_or_ds)
     path = Path(path)
+    _check_export(store_or_ds, path, overwrite)
+    ds = _as_dataset(store_or_ds)
     species = [str(s) for s in np.asarray(ds["species"].values)]
     masses = np.asarray(ds["mass"].values, float)
     images = []
@@ -228,7 +259,13 @@ def export_extxyz(store_or_ds, path, frames: slice = slice(None), *, wrap: bool 
             if calc_kw:
                 atoms.calc = SinglePointCalculator(atoms, **calc_kw)
             images.append(atoms)
-    ase.io.write(str(path), images, format="extxyz")
+    tmp = _tmp_for(path)
+    try:
+        ase.io.write(str(tmp), images, format="extxyz")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -271,8 +308,10 @@ def unwrap_positions(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
 def import_trajectory(path, format: str | None = None, *, store_path,
                       material: str | None = None, timestep_fs: float | None = None,
                       frame_stride: int = 1, index: str | int | slice = ":",
-                      topology: Callable[[Any], tuple] | None = None,
-                      species: Sequence[str] | None = None, cell=None,
+                      topology: Callable[[Any], Any] | None = None,
+                      species: Sequence[str] | None = None,
+                      specorder: Sequence[str] | None = None, cell=None,
+                      mobile_species: str | None = None, mobile_charge: float | None = None,
                       attrs: Mapping[str, Any] | None = None, chunk_frames: int = 50,
                       overwrite: bool = False, unwrap: bool = True,
                       read_kwargs: Mapping[str, Any] | None = None) -> TrajectoryStore:
@@ -287,9 +326,9 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     store_path : str or path-like
         Directory of the new store.
     material : str, optional
-        ``material`` attribute. For a catalog material (``rotorlab materials``) the
-        rotors are detected on the first frame (unless ``topology`` is given) and
-        the mobile species and charge are recorded.
+        ``material`` attribute (a label only at this level: this data-layer function
+        never looks materials up; :func:`rotorlab.store.import_trajectory` does, and
+        passes the result as ``topology``).
     timestep_fs : float, optional
         MD timestep [fs].  Required unless every frame carries ``time_ps`` in its
         info (files written by :func:`export_extxyz`).  ``time`` [ps] =
@@ -301,11 +340,22 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     index : str, int or slice
         Frames of the file to import (ASE index syntax, default all).
     topology : callable, optional
-        ``topology(atoms) -> (rotor_id (N,), rotor_kind (n_rotors,),
-        orientation_atoms (n_rotors, 2))`` applied to the first imported frame;
-        without it every atom gets ``rotor_id = -1``.
+        Applied to the first imported frame (an :class:`ase.Atoms`, unwrapped, with its
+        cell and ``pbc=True``); returns either a tuple ``(rotor_id (N,), rotor_kind
+        (n_rotors,), orientation_atoms (n_rotors, 2))`` or an object with those
+        attributes (e.g. a :class:`rotorlab.topology.Topology`), whose
+        ``mobile_species``/``mobile_charge`` attributes, when present, are recorded too.
+        Without it every atom gets ``rotor_id = -1``.
     species : sequence of str, optional
-        Element symbols overriding the file's (e.g. LAMMPS types read as H, He...).
+        Element symbol of every atom, overriding the file's.
+    specorder : sequence of str, optional
+        For LAMMPS dumps: element of each atom type (type 1 first), e.g.
+        ``["Li", "B", "H"]``.  A LAMMPS dump without element names needs ``species``
+        or ``specorder`` (otherwise ASE would name type 1 H, type 2 He...).
+    mobile_species : str, optional
+        Mobile cation element (``mobile_species`` attribute); overrides the topology's.
+    mobile_charge : float, optional
+        Its charge [e].
     cell : array_like, shape (3, 3), optional
         Cell [Å] for every frame, for files that carry none (plain/CP2K xyz);
         overrides the file's cell.
@@ -314,7 +364,8 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     chunk_frames : int
         Frames per chunk of the new store.
     overwrite : bool
-        Replace an existing store.
+        Replace an existing rotorlab store at ``store_path`` (never anything else; see
+        :meth:`TrajectoryStore.create`).  Checked before the file is read.
     unwrap : bool
         Unwrap positions across frames (default).  Pass ``False`` only for files
         whose positions are already unwrapped and may jump by more than half a cell
@@ -335,20 +386,54 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     ------
     FileNotFoundError
         ``path`` does not exist.
+    StoreExists, NotAStore, StoreLocked
+        ``store_path`` may not be written (see :meth:`TrajectoryStore.create`); raised
+        before the file is read.
     ValueError
-        Unreadable file, no cell, changing atom count or species, missing timestep.
+        Unreadable file, no cell, changing atom count or species, missing or
+        non-positive timestep, a LAMMPS dump without element names.
     """
     import ase.io
     import ase.units
     from ase.io.formats import string2index
 
+    from rotorlab._safety import check_output
     from rotorlab.units import MVV2E
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no trajectory file at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a trajectory file")
+    check_output(store_path, overwrite=overwrite, kind="store", inputs=[path])
+    if timestep_fs is not None:
+        try:
+            timestep_fs = float(timestep_fs)
+        except (TypeError, ValueError):
+            raise ValueError(f"timestep_fs must be a number of femtoseconds, got "
+                             f"{timestep_fs!r}") from None
+        if not (np.isfinite(timestep_fs) and timestep_fs > 0):
+            raise ValueError(f"timestep_fs must be a positive, finite number of femtoseconds "
+                             f"(the MD timestep), got {timestep_fs!r}")
+    if isinstance(frame_stride, bool) or int(frame_stride) != frame_stride or frame_stride < 1:
+        raise ValueError(f"frame_stride must be a whole number of MD steps >= 1, got "
+                         f"{frame_stride!r}")
+    frame_stride = int(frame_stride)
+    rk = dict(read_kwargs or {})
+    fmt = (format or _guess_format(path) or "").lower()
+    if specorder is not None:
+        if not fmt.startswith("lammps-dump"):
+            raise ValueError(f"specorder= applies to LAMMPS dumps only; {path} is read as "
+                             f"{fmt or 'an unknown format'} (use species= to rename atoms)")
+        rk["specorder"] = [str(x) for x in specorder]
+    if fmt.startswith("lammps-dump") and species is None and not rk.get("specorder") \
+            and not _lammps_has_elements(path, fmt):
+        raise ValueError(f"{path} is a LAMMPS dump with atom types but no element names; "
+                         f"pass specorder=[element of type 1, type 2, ...] (CLI: --specorder "
+                         f"Li B H) or species=[one symbol per atom] — otherwise every type "
+                         f"would be read as H, He, ...")
     try:
-        images = ase.io.read(str(path), index=":", format=format, **dict(read_kwargs or {}))
+        images = ase.io.read(str(path), index=":", format=format, **rk)
     except Exception as exc:
         raise ValueError(f"cannot read {path} as {format or 'a trajectory'} with ASE: "
                          f"{type(exc).__name__}: {exc}") from exc
@@ -360,7 +445,6 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     images = [images[i] for i in file_idx]
     if not images:
         raise ValueError(f"{path}: no frames selected (index={index!r})")
-    fmt = (format or "").lower()
 
     n = len(images[0])
     syms0 = images[0].get_chemical_symbols()
@@ -411,6 +495,11 @@ def import_trajectory(path, format: str | None = None, *, store_path,
         raise ValueError(f"{path} carries no time axis; pass timestep_fs= (MD timestep in fs) "
                          f"and, if frames were saved every k steps without step numbers, "
                          f"frame_stride=k")
+    if len(time_ps) > 1 and not np.all(np.diff(time_ps) > 0):
+        k = int(np.argmax(~(np.diff(time_ps) > 0)))
+        raise ValueError(f"{path}: the time axis does not increase (frame {file_idx[k + 1]} at "
+                         f"{time_ps[k + 1]:g} ps follows {time_ps[k]:g} ps); check timestep_fs, "
+                         f"frame_stride and index")
     if timestep_fs is None and len(steps) > 1 and np.all(np.diff(steps) > 0):
         ts = np.diff(time_ps) * PS / np.diff(steps)
         timestep_fs = float(ts[0]) if np.allclose(ts, ts[0]) else None
@@ -452,25 +541,29 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     if not np.all(np.isnan(mdev)):
         frames["model_deviation"] = mdev
 
-    if topology is None and material is not None:
-        topology = _material_topology(material)
+    mobile_attrs = {}
     if topology is not None:
         first = images[0].copy()
         first.positions = pos[0]
         first.cell = cells[0]
         first.pbc = True
-        rotor_id, rotor_kind, orientation_atoms = topology(first)
+        top = topology(first)
+        if isinstance(top, tuple):
+            rotor_id, rotor_kind, orientation_atoms = top
+        else:
+            rotor_id, rotor_kind = top.rotor_id, list(top.rotor_kind)
+            orientation_atoms = getattr(top, "orientation_atoms", None)
+            for key, attr in (("mobile_species", "mobile_species"),
+                              ("mobile_charge", "mobile_charge")):
+                val = getattr(top, attr, None)
+                if val is not None:
+                    mobile_attrs[key] = val.item() if isinstance(val, np.generic) else val
     else:
         rotor_id, rotor_kind, orientation_atoms = np.full(n, -1, np.int64), (), None
-    mobile_attrs = {}
-    if material is not None:
-        from rotorlab.materials import catalog
-
-        try:
-            mat = catalog(material)
-            mobile_attrs = {"mobile_species": mat.mobile, "mobile_charge": mat.mobile_charge}
-        except KeyError:
-            pass
+    if mobile_species is not None:
+        mobile_attrs["mobile_species"] = str(mobile_species)
+    if mobile_charge is not None:
+        mobile_attrs["mobile_charge"] = float(mobile_charge)
     all_attrs = {"material": material, "timestep": timestep_fs, **mobile_attrs,
                  "source_file": str(path), "source_format": format or "auto",
                  "imported": True}
@@ -485,18 +578,27 @@ def import_trajectory(path, format: str | None = None, *, store_path,
     return store
 
 
-def _material_topology(material):
-    """Topology callable for a catalog material: rotors detected on the first frame."""
+def _guess_format(path: Path) -> str | None:
+    """ASE's guess of the file format (None when it cannot tell)."""
+    from ase.io.formats import filetype
 
-    def detect_rotors(atoms):
-        from rotorlab.materials import catalog
-        from rotorlab.topology import detect
+    try:
+        return filetype(str(path), read=True)
+    except Exception:
+        return None
 
-        try:
-            mat = catalog(material)
-        except KeyError:
-            return np.full(len(atoms), -1, np.int64), (), None
-        top = detect(atoms, material=mat)
-        return top.rotor_id, list(top.rotor_kind), top.orientation_atoms
 
-    return detect_rotors
+def _lammps_has_elements(path: Path, fmt: str) -> bool:
+    """Whether a LAMMPS text dump names elements (an ``element`` column)."""
+    if "binary" in fmt:
+        return False
+    try:
+        with open(path, errors="replace") as f:
+            for k, line in enumerate(f):
+                if line.startswith("ITEM: ATOMS"):
+                    return "element" in line.split()[2:]
+                if k > 100000:
+                    break
+    except OSError:
+        return False
+    return False

@@ -30,14 +30,40 @@ Frames are buffered in memory and written one chunk (``chunk_frames`` frames) at
 time.  For each chunk every frame variable is resized and written first; only then
 is the group attribute ``n_frames_committed`` advanced.  zarr's local store writes
 every file through a temporary file and an atomic rename, so a process killed at any
-moment leaves each file either old or new.  On :meth:`TrajectoryStore.open` the
-store is validated: frame arrays longer than the committed count, arrays of
-different lengths, missing chunk files and chunks that fail to decode (every chunk
-carries a CRC32C checksum) are detected and every frame variable is cut back to the
-last complete, consistent chunk, with a :class:`RuntimeWarning` saying how many
-frames were dropped.  In ``mode="a"`` the repair is written to disk; in ``mode="r"``
-only the returned view is cut (a concurrent writer's store is never modified by a
-reader).
+moment leaves each file either old or new; a new store is built in a hidden sibling
+directory and renamed into place, so a kill during creation leaves no half-made store.
+Every chunk carries a CRC32C checksum.
+
+Ownership, writer lock, verify, repair
+--------------------------------------
+* **Marker.** ``rotorlab_schema`` in the root ``zarr.json`` and the attributes of the
+  ``writer_lock`` group.  ``create(overwrite=True)`` replaces only such a store holding
+  nothing rotorlab did not create — never ``/``, ``~``, the working directory or a
+  directory above it, nor a symbolic link (:class:`NotAStore`, :class:`StoreExists`).
+* **One writer.** ``create`` and ``open(mode="a")`` take an OS lock
+  (``fcntl.flock`` on ``writer_lock/holder``, which names pid, host, start time and
+  command); a second writer gets :class:`StoreLocked`.  The OS drops the lock when a
+  process dies, so a killed writer's lock is stale by construction (its info is kept in
+  ``store.previous_writer``).  ``close()`` releases it.  Within one process the newest
+  writing handle supersedes older ones (they then refuse to write).  Readers
+  (``mode="r"``, :func:`open_store`, :meth:`TrajectoryStore.to_xarray`) never take or
+  wait on the lock.
+* **Verify.** :meth:`TrajectoryStore.verify` decodes every chunk (checksum, shape) and
+  returns a :class:`VerifyReport` naming store, variable, frames, chunk file and reason.
+  ``open(mode="a")`` verifies every chunk: frames beyond the commit point (an
+  interrupted write) are discarded, and so is damage confined to the last, incomplete
+  chunk (the crash-loss unit) when the checkpoint does not need it; any other damage
+  raises :class:`StoreDamaged` (nothing changed) unless ``repair=True``.
+* **Repair without loss** (``repair=True``): every intact frame of every variable is
+  kept; damaged chunk files are moved to ``damaged/<UTC time>/`` (never deleted), the
+  frames of a damaged chunk are NaN and listed in the variable's
+  ``attrs["missing_frames"]`` (:func:`frame_validity` turns them into a mask); ``step``
+  and ``time`` are reconstructed exactly when evenly spaced
+  (``attrs["reconstructed_frames"]``).  The frame count, hence the checkpoint, stays as
+  committed; the root attribute ``repairs`` logs every repair.
+* In ``mode="r"`` damage is cut from the returned view only, with a warning; a
+  checksum failure met while reading raises :class:`StoreDamaged` naming store,
+  variable and frames.
 
 Checkpoints live in the ``checkpoint`` subgroup as versioned subgroups
 (``checkpoint/v000001``...), each holding all checkpoint arrays packed into one
@@ -49,19 +75,30 @@ No pickle is used anywhere; metadata is JSON.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
 import re
 import shutil
+import socket
+import sys
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TrajectoryStore", "open_store", "SCHEMA", "FRAME_VARS", "REQUIRED_ATTRS"]
+from rotorlab._safety import OutputExists, UnsafeOutput, describe_contents, protected_reason
+
+__all__ = ["TrajectoryStore", "open_store", "SCHEMA", "FRAME_VARS", "REQUIRED_ATTRS",
+           "StoreExists", "NotAStore", "StoreLocked", "StoreDamaged", "Damage",
+           "VerifyReport", "frame_validity", "store_marker_reason", "LOCK_GROUP",
+           "DAMAGED_GROUP"]
 
 #: Identifier written into the group attributes of every rotorlab trajectory store.
 SCHEMA = "rotorlab.trajectory/1"
@@ -146,6 +183,488 @@ def _jsonable(value: Any, where: str) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- errors
+class StoreExists(OutputExists):
+    """``create`` on an existing rotorlab store without ``overwrite``."""
+
+
+class NotAStore(UnsafeOutput):
+    """The path is not a rotorlab trajectory store (open), or may not be replaced by one
+    (create with ``overwrite``).  A :class:`ValueError`."""
+
+
+class StoreLocked(RuntimeError):
+    """Another process (or a newer handle in this process) is writing the store."""
+
+
+class StoreDamaged(ValueError):
+    """Committed frames of the store are damaged; ``report`` says which.
+
+    Raised by ``TrajectoryStore.open(path, mode="a")`` unless ``repair=True``, and by
+    reads that hit a damaged chunk (then naming store, variable and frames).
+    """
+
+    def __init__(self, message: str, report: VerifyReport | None = None):
+        super().__init__(message)
+        self.report = report
+
+
+_REPAIR_HINT = ("rerun with --repair (CLI) / repair=True to keep every intact frame and "
+                "move damaged chunks aside")
+
+# ------------------------------------------------------- marker and ownership
+#: zarr group inside every store holding the writer lock file (its attributes are the
+#: second ownership marker, next to ``rotorlab_schema`` in the root ``zarr.json``).
+LOCK_GROUP = "writer_lock"
+_LOCK_FILE = "holder"
+#: zarr group inside a store where repair moves damaged chunk files (never deleted).
+DAMAGED_GROUP = "damaged"
+_GROUP_JSON = {"zarr_format": 3, "node_type": "group"}
+
+
+def _known_entries() -> set[str]:
+    return set(FRAME_VARS) | set(_STATIC_VARS) | {"zarr.json", "checkpoint", LOCK_GROUP,
+                                                  DAMAGED_GROUP}
+
+
+def _read_json(p: Path):
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _has_marker(path: Path) -> bool:
+    root = _read_json(path / "zarr.json")
+    if isinstance(root, dict):
+        sch = (root.get("attributes") or {}).get("rotorlab_schema")
+        if isinstance(sch, str) and sch.startswith("rotorlab.trajectory/"):
+            return True
+    lock = _read_json(path / LOCK_GROUP / "zarr.json")
+    return isinstance(lock, dict) and bool((lock.get("attributes") or {}).get("rotorlab_store"))
+
+
+def store_marker_reason(path) -> str | None:
+    """``None`` if ``path`` is a rotorlab store that rotorlab may replace, else why not.
+
+    A store is recognised by its marker (``rotorlab_schema`` in the root ``zarr.json``,
+    or the attributes of its ``writer_lock`` group) and may hold only entries rotorlab
+    creates (the schema variables, ``checkpoint``, ``writer_lock``, ``damaged``).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    str or None
+        E.g. ``"is not a rotorlab store (it holds 3 files)"``.
+    """
+    p = Path(path)
+    if p.is_symlink():
+        return "is a symbolic link (rotorlab does not replace links)"
+    if not p.is_dir():
+        return "is a file, not a rotorlab store"
+    if not _has_marker(p):
+        return f"is not a rotorlab store ({describe_contents(p)})"
+    known = _known_entries()
+    foreign = sorted(e.name for e in p.iterdir()
+                     if e.name not in known and not e.name.endswith(".partial"))
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        return (f"is a rotorlab store that also holds {len(foreign)} entr"
+                f"{'y' if len(foreign) == 1 else 'ies'} rotorlab did not create ({shown}); "
+                f"move them out first")
+    return None
+
+
+# ---------------------------------------------------------------- writer lock
+#: Locks held by this process: real store path -> lock (weakly; a lock lives as long as
+#: the store handle owning it).
+_HELD: dict[str, weakref.ref] = {}
+
+
+class _WriterLock:
+    """``fcntl.flock`` on ``<store>/writer_lock/holder``; the file holds the writer's pid,
+    host, start time and command as JSON while locked and is emptied on release.  The OS
+    drops the lock when the process dies, so a stale lock is detected by construction."""
+
+    def __init__(self, key: str, fd: int, info: dict):
+        self.key, self.fd, self.info = key, fd, info
+        self.owner: weakref.ref | None = None
+        self.pid = os.getpid()
+
+    @property
+    def held(self) -> bool:
+        return self.fd >= 0
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        if os.getpid() != self.pid:  # a forked child shares the lock: never release it
+            self.fd = -1
+            return
+        import fcntl
+
+        fd, self.fd = self.fd, -1
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        ref = _HELD.get(self.key)
+        if ref is not None and ref() is self:
+            del _HELD[self.key]
+
+    def __del__(self):  # the handle was garbage collected without close()
+        try:
+            self.release()
+        except Exception:
+            pass
+
+
+def _holder_text(info: dict | None) -> str:
+    if not info:
+        return "another process"
+    host = info.get("host")
+    where = "" if host in (None, socket.gethostname()) else f" on {host}"
+    return f"pid {info.get('pid')}{where} since {info.get('since')}"
+
+
+def _ensure_lock_group(path: Path) -> Path:
+    d = path / LOCK_GROUP
+    d.mkdir(exist_ok=True)
+    zj = d / "zarr.json"
+    if not zj.is_file():
+        meta = dict(_GROUP_JSON, attributes={
+            "rotorlab_store": SCHEMA,
+            "note": "rotorlab writer lock: the file 'holder' is flock()ed by the process "
+                    "writing this store and names it"})
+        tmp = d / f"zarr.{os.getpid()}.partial"
+        tmp.write_text(json.dumps(meta))
+        os.replace(tmp, zj)
+    return d / _LOCK_FILE
+
+
+def _acquire_lock(path: Path) -> tuple[_WriterLock, _WriterLock | None, dict | None]:
+    """Take the writer lock of the store directory ``path``.
+
+    Returns ``(lock, superseded, stale)``: ``superseded`` is this process's earlier lock
+    object when a newer handle takes over, ``stale`` the info left by a dead writer.
+    """
+    import fcntl
+
+    key = os.path.realpath(path)
+    ref = _HELD.get(key)
+    mine = ref() if ref is not None else None
+    if mine is not None and mine.held:
+        return mine, mine, None
+    lf = _ensure_lock_group(path)
+    fd = os.open(lf, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        info = None
+        try:
+            info = json.loads(os.pread(fd, 65536, 0).decode() or "null")
+        except (OSError, ValueError):
+            pass
+        os.close(fd)
+        raise StoreLocked(f"store {path} is being written by {_holder_text(info)}; wait for "
+                          f"it to finish or stop it (reading and analysing it is fine)") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    stale = None
+    try:
+        raw = os.pread(fd, 65536, 0).decode()
+        stale = json.loads(raw) if raw.strip() else None
+    except (OSError, ValueError):
+        stale = {"pid": "unknown"}
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)[:500]}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    lk = _WriterLock(key, fd, info)
+    _HELD[key] = weakref.ref(lk)
+    return lk, None, stale
+
+
+# ---------------------------------------------------------------- verify report
+@dataclass(frozen=True)
+class Damage:
+    """One damaged piece of a store.
+
+    Attributes
+    ----------
+    variable : str
+        Frame variable (``"positions"``...), or ``"checkpoint"``.
+    chunk : int or None
+        Chunk index along ``frame`` (None: not a single chunk, e.g. a short array).
+    start, stop : int
+        Affected committed frames ``[start, stop)``.
+    reason : str
+        ``"chunk file missing"``, ``"checksum/decoding failed: ..."``, ...
+    file : str or None
+        The chunk file, relative to the store.
+    """
+
+    variable: str
+    chunk: int | None
+    start: int
+    stop: int
+    reason: str
+    file: str | None = None
+
+    def __str__(self) -> str:
+        if self.variable == "checkpoint":
+            return f"checkpoint: {self.reason}"
+        fr = (f"frame {self.start}" if self.stop - self.start == 1
+              else f"frames {self.start}–{self.stop - 1}")
+        if self.chunk is None:
+            return f"{self.variable!r} {fr}: {self.reason}"
+        f = f", {self.file}" if self.file else ""
+        return f"chunk {self.chunk} of {self.variable!r} ({fr}{f}): {self.reason}"
+
+
+@dataclass
+class VerifyReport:
+    """What :meth:`TrajectoryStore.verify` found.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    n_frames_committed : int
+        Frames the store says are committed.
+    chunk_frames : int
+    variables : tuple of str
+        Frame variables checked (every chunk decoded: checksum and shape).
+    damage : list of Damage
+        Damaged or missing committed data (empty: nothing damaged).
+    uncommitted : int
+        Frames written beyond the commit point by an interrupted write (not damage:
+        they were never committed and are discarded on the next append/resume).
+    missing : dict
+        ``variable -> [[start, stop), ...]`` frames marked missing by an earlier repair
+        (NaN in the data; see :func:`frame_validity`).
+    notes : list of str
+    """
+
+    path: Path
+    n_frames_committed: int
+    chunk_frames: int
+    variables: tuple[str, ...]
+    damage: list[Damage] = field(default_factory=list)
+    uncommitted: int = 0
+    missing: dict[str, list[list[int]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no committed data is damaged."""
+        return not self.damage
+
+    def summary(self) -> str:
+        """One line: ``"; "``-joined damage items (empty string when ok)."""
+        return "; ".join(str(d) for d in self.damage)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict of the report."""
+        return {"path": str(self.path), "ok": self.ok,
+                "n_frames_committed": self.n_frames_committed,
+                "chunk_frames": self.chunk_frames, "variables": list(self.variables),
+                "damage": [d.__dict__.copy() for d in self.damage],
+                "uncommitted": self.uncommitted, "missing": self.missing,
+                "notes": list(self.notes)}
+
+    def __str__(self) -> str:
+        lines = [f"store {self.path}: {self.n_frames_committed} committed frame(s) in chunks "
+                 f"of {self.chunk_frames}; checked every chunk of "
+                 f"{', '.join(self.variables)}"]
+        if self.ok:
+            lines.append("no damage found")
+        else:
+            lines.append(f"DAMAGED ({len(self.damage)} item(s)):")
+            lines += [f"  {d}" for d in self.damage]
+        if self.uncommitted:
+            lines.append(f"{self.uncommitted} uncommitted frame(s) beyond the commit point "
+                         f"(an interrupted write; not damage, discarded when the run resumes)")
+        for v, rngs in self.missing.items():
+            lines.append(f"{v}: frames " + ", ".join(f"{a}–{b - 1}" for a, b in rngs)
+                         + " marked missing by an earlier repair (NaN)")
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def _chunk_rel(name: str, ndim: int, i: int) -> str:
+    return "/".join([name, "c", str(i)] + ["0"] * (ndim - 1))
+
+
+def _checkpoint_n(group) -> int | None:
+    if "checkpoint" not in set(group.group_keys()):
+        return None
+    cp = group["checkpoint"]
+    cur = cp.attrs.get("current")
+    if cur is None or cur not in set(cp.group_keys()):
+        return None
+    try:
+        return int(cp[cur].attrs["n_frames"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = False):
+    """Inspect every frame variable: returns (committed, lengths, uncommitted, damage, notes).
+
+    ``verify="all"`` decodes every committed chunk (checksum + decompression + shape),
+    ``"last"`` only the last one (and the one before when it is damaged); the presence of
+    every chunk file is always checked.
+    """
+    C = int(attrs["chunk_frames"])
+    keys = set(group.array_keys())
+    names = [v for v in FRAME_VARS if v in keys]
+    arrays = {v: group[v] for v in names}
+    lengths = {v: int(a.shape[0]) for v, a in arrays.items()}
+    notes: list[str] = []
+    damage: list[Damage] = []
+    committed = attrs.get("n_frames_committed")
+    if not isinstance(committed, int) or isinstance(committed, bool) or committed < 0:
+        notes.append(f"committed frame count missing/invalid ({committed!r}); using the "
+                     f"shortest array")
+        committed = min(lengths.values())
+    if len(set(lengths.values())) > 1:
+        notes.append("frame variables disagree in length: "
+                     + ", ".join(f"{v}={lengths[v]}" for v in names))
+    uncommitted = max(0, max(lengths.values()) - committed)
+    for v in names:
+        if lengths[v] < committed:
+            damage.append(Damage(v, None, lengths[v], committed,
+                                 f"array holds only {lengths[v]} of {committed} committed "
+                                 f"frames"))
+    for v, a in arrays.items():
+        last = min(committed, lengths[v])
+        nch = math.ceil(last / C)
+        decode = set(range(nch)) if verify == "all" else {nch - 1} if nch else set()
+        pending = sorted(decode)
+        bad_chunks = set()
+        for i in range(nch):
+            rel = _chunk_rel(v, a.ndim, i)
+            if not (path / rel).is_file():
+                damage.append(Damage(v, i, i * C, min((i + 1) * C, last),
+                                     "chunk file missing", rel))
+                bad_chunks.add(i)
+        # decode runs of consecutive chunks in one call (~64 MB at a time); only a run
+        # that fails is checked chunk by chunk to say which chunk is damaged
+        per = max(1, (64 << 20) // max(1, C * int(np.prod(a.shape[1:])) * a.dtype.itemsize))
+        good = set()
+        runs, run = [], []
+        for i in sorted(decode - bad_chunks):
+            if run and (i != run[-1] + 1 or len(run) >= per):
+                runs.append(run)
+                run = []
+            run.append(i)
+        if run:
+            runs.append(run)
+        for run in runs:
+            try:
+                a[run[0] * C:min((run[-1] + 1) * C, last)]
+                good.update(run)
+            except Exception:
+                pass
+        while pending:
+            i = pending.pop(0)
+            if i in bad_chunks or i in good:
+                continue
+            rel = _chunk_rel(v, a.ndim, i)
+            try:
+                block = a[i * C:min((i + 1) * C, last)]
+                expect = (min((i + 1) * C, last) - i * C,) + tuple(a.shape[1:])
+                if block.shape != expect:
+                    raise ValueError(f"decoded shape {block.shape}, expected {expect}")
+            except Exception as exc:
+                damage.append(Damage(v, i, i * C, min((i + 1) * C, last),
+                                     f"checksum/decoding failed ({type(exc).__name__}: "
+                                     f"{str(exc)[:120]})", rel))
+                bad_chunks.add(i)
+                if verify == "last" and i > 0 and (i - 1) not in decode:
+                    decode.add(i - 1)
+                    pending.append(i - 1)
+    if checkpoint:
+        st = _checkpoint_problem(group)
+        if st:
+            cpn = _checkpoint_n(group) or 0
+            damage.append(Damage("checkpoint", None, cpn, cpn, st))
+    damage.sort(key=lambda d: (d.start, d.variable))
+    return committed, lengths, uncommitted, damage, notes
+
+
+def _checkpoint_problem(group) -> str | None:
+    if "checkpoint" not in set(group.group_keys()):
+        return None
+    cp = group["checkpoint"]
+    cur = cp.attrs.get("current")
+    if cur is None:
+        return None
+    if cur not in set(cp.group_keys()):
+        return f"the current checkpoint {cur!r} is missing; the run cannot be resumed"
+    sub = cp[cur]
+    try:
+        for k in sub.array_keys():
+            sub[k][...]
+    except Exception as exc:
+        return (f"the current checkpoint is unreadable ({type(exc).__name__}); the frames "
+                f"can still be analysed but the run cannot be resumed")
+    return None
+
+
+def _merge_ranges(rngs) -> list[list[int]]:
+    out: list[list[int]] = []
+    for a, b in sorted((int(a), int(b)) for a, b in rngs):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return out
+
+
+def frame_validity(ds, variables: Sequence[str] | None = ("positions",)):
+    """Per-frame validity mask of a dataset read from a (possibly repaired) store.
+
+    Repair (``TrajectoryStore.open(path, "a", repair=True)``) keeps every intact frame
+    and fills the frames of a damaged chunk with NaN, listing them in the variable's
+    ``attrs["missing_frames"]`` (``[[start, stop), ...]``).  Analyses that need whole
+    frames should select ``ds.isel(frame=frame_validity(ds))``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        From :meth:`TrajectoryStore.to_xarray` / :func:`open_store`, before any
+        selection along ``frame`` (the ranges count stored frames from 0).
+    variables : sequence of str or None
+        Variables that must be valid; ``None``: every frame variable.
+
+    Returns
+    -------
+    xarray.DataArray
+        bool, dims ``(frame,)``, ``units = "1"``; True where every listed variable holds
+        real data.
+    """
+    import xarray as xr
+
+    n = ds.sizes["frame"]
+    ok = np.ones(n, bool)
+    names = [v for v in (variables if variables is not None else FRAME_VARS) if v in ds.variables]
+    for v in names:
+        for a, b in ds[v].attrs.get("missing_frames", []) or []:
+            ok[max(int(a), 0):min(int(b), n)] = False
+    return xr.DataArray(ok, dims=("frame",), attrs={"units": "1", "long_name": "frame holds "
+                        "real data in " + ", ".join(names)})
+
+
 class TrajectoryStore:
     """A run's trajectory on disk: appendable, crash-safe, opened lazily with xarray.
 
@@ -169,9 +688,14 @@ class TrajectoryStore:
         self._n_atoms = int(a["n_atoms"])
         self._n_rotors = int(a["n_rotors"])
         self._n_committed = int(n_valid)
-        self._vars = [v for v in FRAME_VARS if v in set(group.array_keys())]
+        keys = set(group.array_keys())
+        self._vars = [v for v in FRAME_VARS if v in keys]
         self._buffer: dict[str, list[np.ndarray]] = {v: [] for v in self._vars}
         self._n_buffered = 0
+        self._lock: _WriterLock | None = None
+        self._closed = False
+        #: lock info of a writer that died without closing the store (set by open("a"))
+        self.previous_writer: dict | None = None
 
     # ------------------------------------------------------------------ create
     @classmethod
@@ -209,31 +733,80 @@ class TrajectoryStore:
         velocities, forces, model_deviation : bool
             Whether the store records these optional frame variables.
         overwrite : bool
-            Replace an existing directory at ``path``.  Without it an existing path
-            raises :class:`FileExistsError`.
+            Replace an existing rotorlab store at ``path``.  Only a rotorlab store
+            (recognised by its marker, holding nothing rotorlab did not create) is ever
+            replaced, never ``/``, ``~``, the working directory or a directory above it,
+            nor a symbolic link; a store another process is writing is refused before
+            anything is removed.
+
+        Raises
+        ------
+        StoreExists
+            ``path`` is a rotorlab store and ``overwrite`` is false (a
+            :class:`FileExistsError`).
+        NotAStore
+            ``path`` exists and is not a rotorlab store, or is protected (a
+            :class:`ValueError`).
+        StoreLocked
+            Another process is writing the store at ``path``.
+        ValueError
+            Inconsistent arguments (nothing on disk is touched).
 
         Returns
         -------
         TrajectoryStore
             Opened in append mode, with zero frames.
         """
-        import xarray as xr
-        import zarr
-
-        import rotorlab
-
         _limit_zarr_threads()
         path = Path(path)
-        if path.exists():
-            if not overwrite:
-                raise FileExistsError(f"{path} already exists (pass overwrite=True to replace it)")
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
         chunk_frames = int(chunk_frames)
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+        return cls._create_in(path, overwrite, species=species, masses=masses,
+                              rotor_id=rotor_id, rotor_kind=rotor_kind,
+                              orientation_atoms=orientation_atoms, attrs=attrs,
+                              chunk_frames=chunk_frames, velocities=velocities,
+                              forces=forces, model_deviation=model_deviation)
+
+    @classmethod
+    def _claim_path(cls, path: Path, overwrite: bool):
+        """Check that ``path`` may become a new store; for an existing rotorlab store take
+        its writer lock (refusing while another process writes) before anything changes.
+
+        Returns the old store's lock (or None when ``path`` is free or an empty dir).
+        """
+        shown = str(path)
+        if path.is_symlink():
+            raise NotAStore(f"{shown} is a symbolic link; choose another path — rotorlab "
+                            f"does not replace links")
+        why = protected_reason(path)
+        if why:
+            raise NotAStore(f"{shown} is {why}; choose another -o path — rotorlab never "
+                            f"replaces it")
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            return None
+        bad = store_marker_reason(path)
+        if bad:
+            raise NotAStore(f"{shown} exists and {bad}; choose another -o path — rotorlab "
+                            f"only ever overwrites its own stores")
+        if not overwrite:
+            raise StoreExists(f"{shown} exists; pass --overwrite (CLI) / overwrite=True "
+                              f"(Python) to replace this rotorlab store")
+        lock, superseded, stale = _acquire_lock(path)  # refuses while another process writes
+        _detach_previous(superseded, keep_buffer=False)
+        if stale:
+            import logging
+
+            logging.getLogger("rotorlab.store").warning(
+                "store %s: its last writer (%s) ended without closing it; replacing it as "
+                "asked", shown, _holder_text(stale))
+        return lock
+
+    @classmethod
+    def _create_in(cls, path, overwrite, *, species, masses, rotor_id, rotor_kind,
+                   orientation_atoms, attrs, chunk_frames, velocities, forces,
+                   model_deviation):
+        import rotorlab
 
         species = np.asarray([str(s) for s in species], dtype=object)
         n = species.shape[0]
@@ -273,6 +846,65 @@ class TrajectoryStore:
         full.update(rotorlab_schema=SCHEMA, n_frames_committed=0, chunk_frames=chunk_frames,
                     n_atoms=int(n), n_rotors=int(nr))
 
+        # every argument is valid: only now claim the path.  The new store is built in a
+        # hidden sibling directory (holding its own writer lock) and renamed into place, so
+        # a kill at any moment leaves either no store / the old store, or the complete new
+        # one — never a half-created store.
+        old_lock = cls._claim_path(path, overwrite)
+        tag = f"{os.getpid()}-{os.urandom(4).hex()}"
+        tmp = path.parent / f".{path.name}.rotorlab-new-{tag}"
+        lock = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            lock, _, _ = _acquire_lock(tmp)
+            cls._write_new(tmp, species, masses, rotor_id, rotor_kind, orientation_atoms,
+                           full, chunk_frames, velocities, forces, model_deviation)
+            if old_lock is not None:
+                aside = path.parent / f".{path.name}.rotorlab-old-{tag}"
+                os.rename(path, aside)
+                try:
+                    os.rename(tmp, path)
+                except BaseException:
+                    os.rename(aside, path)
+                    raise
+                old_lock.release()
+                old_lock = None
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                try:
+                    os.rename(tmp, path)  # onto nothing or an empty directory
+                except OSError:
+                    raise StoreExists(f"{path} was created by another process meanwhile; "
+                                      f"choose another -o path") from None
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            if old_lock is not None:
+                old_lock.release()
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)  # only what this call created
+            raise
+        # the lock now lives at the final path
+        _HELD.pop(lock.key, None)
+        lock.key = os.path.realpath(path)
+        _HELD[lock.key] = weakref.ref(lock)
+        lock.info["path"] = str(path)
+        import zarr
+
+        group = zarr.open_group(path, mode="a", zarr_format=3)
+        store = cls(path, group, "a", 0)
+        store._lock = lock
+        lock.owner = weakref.ref(store)
+        return store
+
+    @staticmethod
+    def _write_new(path, species, masses, rotor_id, rotor_kind, orientation_atoms, full,
+                   chunk_frames, velocities, forces, model_deviation) -> None:
+        import xarray as xr
+
+        n = species.shape[0]
+        nr = rotor_kind.shape[0]
         wanted = [v for v in FRAME_VARS if v in _ALWAYS
                   or (v == "velocities" and velocities) or (v == "forces" and forces)
                   or (v == "model_deviation" and model_deviation)]
@@ -298,92 +930,213 @@ class TrajectoryStore:
         for v in ("mass", "rotor_id", "orientation_atoms"):
             encoding[v] = {"compressors": _codecs()}
         ds = xr.Dataset(data_vars, coords=coords, attrs=full)
-        ds.to_zarr(path, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
-        group = zarr.open_group(path, mode="a", zarr_format=3)
-        return cls(path, group, "a", 0)
+        # mode "a": the directory already holds the (locked) writer_lock group
+        ds.to_zarr(path, mode="a", zarr_format=3, consolidated=False, encoding=encoding)
 
     # -------------------------------------------------------------------- open
     @classmethod
-    def open(cls, path, mode: str = "r", *, verify: str = "last") -> TrajectoryStore:
-        """Open an existing store, validating it and cutting back a damaged tail.
+    def open(cls, path, mode: str = "r", *, verify: str | None = None,
+             repair: bool = False) -> TrajectoryStore:
+        """Open an existing store, validating it.
 
         Parameters
         ----------
         path : str or path-like
             Directory of the store.
         mode : {"r", "a"}
-            ``"r"``: read only; a damaged tail is cut from the view only.
-            ``"a"``: append; a damaged tail is removed on disk and appending resumes
-            after the last complete, consistent chunk.
-        verify : {"last", "all"}
-            Which chunks are decoded to check their checksums: only the last
-            committed chunk of every frame variable (cheap; catches a chunk torn by
-            a crash) or all chunks.  The presence of every chunk file is always
-            checked.
+            ``"r"``: read only; never takes or waits on the writer lock and never
+            changes the disk.  Uncommitted frames of a live or killed writer and damaged
+            chunks are cut from the returned view only (with a warning).
+            ``"a"``: append (what resuming a run uses): takes the writer lock
+            (:class:`StoreLocked` while another process writes) and verifies every
+            chunk.  Frames beyond the commit point (an interrupted write) are discarded
+            and so is damage confined to the last, incomplete chunk (the crash-loss
+            unit) when the checkpoint does not need it — its chunk files are moved into
+            ``damaged/`` — both with a :class:`RuntimeWarning`.  Any other damage raises
+            :class:`StoreDamaged` unless ``repair=True``.
+        verify : {"last", "all"}, optional
+            Which chunks are decoded to check their checksums: the last committed chunk
+            of every frame variable (cheap; default for ``"r"``) or all (default for
+            ``"a"``).  The presence of every chunk file is always checked.
+        repair : bool
+            (``mode="a"`` only) Keep every intact frame of every variable: damaged chunk
+            files are moved to ``<store>/damaged/<UTC time>/`` (never deleted), the
+            frames of a damaged chunk are filled with NaN and listed in the variable's
+            ``attrs["missing_frames"]`` (see :func:`frame_validity`); ``step`` and
+            ``time`` are reconstructed when the intact frames are evenly spaced.  The
+            frame count, and so the checkpoint, stay as committed.
 
         Returns
         -------
         TrajectoryStore
+            ``store.previous_writer`` holds the lock info of a writer that died without
+            closing the store (``mode="a"``), else ``None``.
 
         Raises
         ------
         FileNotFoundError
             ``path`` does not exist.
-        ValueError
-            ``path`` is not a rotorlab trajectory store, or lacks a schema variable.
+        NotAStore
+            ``path`` is not a rotorlab trajectory store (a :class:`ValueError`).
+        StoreLocked
+            ``mode="a"`` and another process is writing the store.
+        StoreDamaged
+            ``mode="a"``, committed frames are damaged and ``repair`` is false (nothing
+            is changed on disk); the message lists store, variables and frames and the
+            exception's ``report`` is the :class:`VerifyReport`.  Also for a store
+            missing a schema variable or with an unreadable static variable.
 
         Warns
         -----
         RuntimeWarning
-            When frames are dropped, with their number.
+            When frames are dropped (with their number and why) or repaired.
         """
-        import zarr
-
         if mode not in ("r", "a"):
             raise ValueError(f"mode must be 'r' or 'a', got {mode!r}")
-        _limit_zarr_threads()
+        if verify is None:
+            verify = "all" if mode == "a" else "last"
         if verify not in ("last", "all"):
             raise ValueError(f"verify must be 'last' or 'all', got {verify!r}")
+        if repair and mode != "a":
+            raise ValueError("repair=True needs mode='a' (a repair writes to the store)")
+        _limit_zarr_threads()
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no trajectory store at {path}")
         if not path.is_dir() or not (path / "zarr.json").is_file():
-            raise ValueError(f"{path} is not a rotorlab trajectory store (no zarr group)")
+            raise NotAStore(f"{path} is not a rotorlab trajectory store (no zarr group)")
+        if mode == "r":
+            return cls._open_checked(path, "r", verify, False)
+        if not _has_marker(path):
+            raise NotAStore(f"{path} is not a rotorlab trajectory store (no rotorlab marker)")
+        lock, superseded, stale = _acquire_lock(path)
+        try:
+            _detach_previous(superseded, keep_buffer=True)
+            store = cls._open_checked(path, "a", verify, repair)
+        except BaseException:
+            if superseded is None:
+                lock.release()
+            raise
+        store._lock = lock
+        lock.owner = weakref.ref(store)
+        store.previous_writer = stale
+        if stale:
+            import logging
+
+            logging.getLogger("rotorlab.store").warning(
+                "store %s: taking over from its last writer (%s), which ended without "
+                "closing it (killed?)", path, _holder_text(stale))
+        return store
+
+    @classmethod
+    def _open_checked(cls, path: Path, mode: str, verify: str, repair: bool):
+        import zarr
+
         try:
             group = zarr.open_group(path, mode="r" if mode == "r" else "a", zarr_format=3)
         except Exception as exc:  # corrupt group metadata
-            raise ValueError(f"{path} is not a readable zarr v3 group: {exc}") from exc
+            raise NotAStore(f"{path} is not a readable zarr v3 group: {exc}") from exc
         attrs = dict(group.attrs)
         if attrs.get("rotorlab_schema") != SCHEMA:
-            raise ValueError(f"{path} is not a rotorlab trajectory store "
-                             f"(rotorlab_schema={attrs.get('rotorlab_schema')!r}, "
-                             f"expected {SCHEMA!r})")
+            raise NotAStore(f"{path} is not a rotorlab trajectory store "
+                            f"(rotorlab_schema={attrs.get('rotorlab_schema')!r}, "
+                            f"expected {SCHEMA!r})")
         keys = set(group.array_keys())
         missing = [v for v in _ALWAYS + _STATIC_VARS if v not in keys]
         if missing:
-            raise ValueError(f"{path} is damaged: missing variable(s) {missing}")
+            raise StoreDamaged(f"{path} is damaged: missing variable(s) {missing}")
         for v in _STATIC_VARS:
             try:
                 group[v][...]
             except Exception as exc:
-                raise ValueError(f"{path}: static variable {v!r} is unreadable ({exc}); "
-                                 f"the store cannot be repaired") from exc
+                raise StoreDamaged(f"{path}: static variable {v!r} is unreadable ({exc}); "
+                                   f"the store cannot be repaired") from exc
 
-        n_valid, report = _validate(path, group, attrs, verify)
-        if report is not None:
-            dropped, detail = report
-            action = ("cut back on disk" if mode == "a"
-                      else "cut from this read-only view only (disk unchanged)")
+        C = int(attrs["chunk_frames"])
+        committed, lengths, uncommitted, damage, notes = _scan(path, group, attrs, verify)
+        total = max(max(lengths.values()), committed)
+        detail = "; ".join([str(d) for d in damage] + notes
+                           + ([f"{uncommitted} frame(s) beyond the commit point (interrupted "
+                               f"write)"] if uncommitted else []))
+        if mode == "r":
+            keep = min([committed] + [d.start for d in damage])
+            if keep < total:
+                hint = (f"; repair with TrajectoryStore.open(path, 'a', repair=True) / "
+                        f"rotorlab resume --repair to keep every intact frame" if damage else "")
+                warnings.warn(
+                    f"trajectory store {path}: dropped {total - keep} frame(s) after the last "
+                    f"complete, consistent chunk; keeping {keep} frame(s) ({detail}); cut from "
+                    f"this read-only view only (disk unchanged){hint}",
+                    RuntimeWarning, stacklevel=3)
+            return cls(path, group, mode, keep)
+
+        for p in path.rglob("*.partial"):  # leftovers of interrupted atomic writes
+            p.unlink(missing_ok=True)
+        cp_n = _checkpoint_n(group)
+        if not damage:
+            if uncommitted or total > committed:
+                warnings.warn(
+                    f"trajectory store {path}: dropped {total - committed} frame(s) after the "
+                    f"last complete, consistent chunk; keeping {committed} frame(s) ({detail}); "
+                    f"cut back on disk (frames that were never committed)",
+                    RuntimeWarning, stacklevel=3)
+                _truncate_group(group, committed)
+            return cls(path, group, mode, committed)
+        first = min(d.start for d in damage)
+        last_start = ((committed - 1) // C) * C if committed else 0
+        tail = (first >= last_start and committed % C != 0
+                and (cp_n is None or cp_n <= first))
+        if tail and not repair:
+            moved = _move_aside(path, damage)
             warnings.warn(
-                f"trajectory store {path}: dropped {dropped} frame(s) after the last "
-                f"complete, consistent chunk; keeping {n_valid} frame(s) ({detail}); {action}",
-                RuntimeWarning, stacklevel=2)
-            if mode == "a":
-                _truncate_group(group, n_valid)
-        if mode == "a":
-            for p in path.rglob("*.partial"):  # leftovers of interrupted atomic writes
-                p.unlink(missing_ok=True)
-        return cls(path, group, mode, n_valid)
+                f"trajectory store {path}: dropped {total - first} frame(s) after the last "
+                f"complete, consistent chunk; keeping {first} frame(s) ({detail}); cut back on "
+                f"disk (the last, incomplete chunk is the crash-loss unit)"
+                + (f"; damaged chunk files moved to {moved}" if moved else ""),
+                RuntimeWarning, stacklevel=3)
+            _truncate_group(group, first)
+            return cls(path, group, mode, first)
+        if not repair:
+            report = VerifyReport(path, committed, C, tuple(lengths), damage, uncommitted,
+                                  _missing_of(group), notes)
+            raise StoreDamaged(f"store {path} is damaged: {report.summary()}; nothing was "
+                               f"changed — {_REPAIR_HINT}", report)
+        moved = _repair(path, group, damage, committed, C, lengths)
+        missing = _missing_of(group)
+        warnings.warn(
+            f"trajectory store {path}: repaired, keeping all {committed} committed frame(s) "
+            f"of every variable; damaged data marked missing (NaN): "
+            + "; ".join(f"{v} frames " + ", ".join(f"{a}–{b - 1}" for a, b in r)
+                        for v, r in missing.items())
+            + f"; damaged chunk files moved to {moved}", RuntimeWarning, stacklevel=3)
+        return cls(path, group, mode, committed)
+
+    def verify(self) -> VerifyReport:
+        """Decode every committed chunk of every frame variable (checksum, decompression,
+        shape), check the static variables and the current checkpoint, and report.
+
+        Never changes the store and never takes the writer lock.
+
+        Returns
+        -------
+        VerifyReport
+            ``report.ok`` is False when committed data is damaged; ``str(report)`` says
+            exactly what (store path, variable, frame range, chunk file, reason).
+        """
+        import zarr
+
+        group = zarr.open_group(self.path, mode="r", zarr_format=3)
+        attrs = dict(group.attrs)
+        committed, lengths, uncommitted, damage, notes = _scan(self.path, group, attrs, "all",
+                                                               checkpoint=True)
+        for v in _STATIC_VARS:
+            try:
+                group[v][...]
+            except Exception as exc:
+                damage.insert(0, Damage(v, None, 0, 0, f"static variable unreadable "
+                                        f"({type(exc).__name__})"))
+        return VerifyReport(self.path, committed, int(attrs["chunk_frames"]),
+                            tuple(lengths), damage, uncommitted, _missing_of(group), notes)
 
     # ---------------------------------------------------------------- properties
     @property
@@ -519,6 +1272,7 @@ class TrajectoryStore:
         self._write_from_buffer(self._n_buffered)
 
     def _write_from_buffer(self, k: int) -> None:
+        self._require_writable()
         block = {}
         for v in self._vars:
             allv = np.concatenate(self._buffer[v], axis=0)
@@ -554,8 +1308,21 @@ class TrajectoryStore:
         self._n_committed = n_frames
 
     def close(self) -> None:
-        """Flush buffered frames (append mode)."""
-        self.flush()
+        """Flush buffered frames and release the writer lock (append mode).
+
+        The handle can still be read (:meth:`to_xarray`) but no longer written; closing
+        twice is harmless.
+        """
+        if self.mode == "a" and not self._closed:
+            try:
+                if self._lock is not None:
+                    self.flush()
+            finally:
+                self._closed = True
+                if self._lock is not None and self._lock.owner is not None \
+                        and self._lock.owner() is self:
+                    self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> TrajectoryStore:
         return self
@@ -573,6 +1340,21 @@ class TrajectoryStore:
     def _require_writable(self) -> None:
         if self.mode != "a":
             raise PermissionError(f"{self.path} is open read-only; use mode='a'")
+        if self._closed:
+            raise ValueError(f"{self.path} was closed; open it again with "
+                             f"TrajectoryStore.open(path, mode='a') to write")
+        lk = self._lock
+        if lk is None or not lk.held or lk.owner is None or lk.owner() is not self:
+            raise StoreLocked(f"this handle of {self.path} no longer owns the writer lock: a "
+                              f"newer handle in this process opened the store for writing; "
+                              f"write through that one")
+
+    @property
+    def is_writer(self) -> bool:
+        """Whether this handle currently holds the store's writer lock."""
+        lk = self._lock
+        return (self.mode == "a" and not self._closed and lk is not None and lk.held
+                and lk.owner is not None and lk.owner() is self)
 
     # ----------------------------------------------------------------- reading
     def to_xarray(self, chunks: Any = None):
@@ -582,8 +1364,9 @@ class TrajectoryStore:
 
         Parameters
         ----------
-        chunks : optional
-            Passed to :func:`xarray.open_zarr`; default: the store's chunks.
+        chunks : mapping, optional
+            Dask chunk size per dimension (``{"frame": 200}``; -1 = whole axis);
+            default: the store's chunks.
 
         Returns
         -------
@@ -591,14 +1374,44 @@ class TrajectoryStore:
             Dims ``frame``, ``atom``, ``xyz``, ``rotor``, ``cell_a``, ``pair``; every
             variable carries ``attrs["units"]``.
         """
+        import dask.array as da
         import xarray as xr
+        import zarr
 
-        kw = {} if chunks is None else {"chunks": chunks}
-        ds = xr.open_zarr(self.path, consolidated=False, zarr_format=3, **kw)
-        ds = ds.isel(frame=slice(0, self._n_committed))
-        # small string coordinates as plain numpy unicode arrays (not StringDType)
-        for c in ("species", "rotor_kind"):
-            ds[c] = ds[c].copy(data=np.array([str(x) for x in ds[c].values], dtype=str))
+        # Built from the zarr arrays directly (not xr.open_zarr): a store a writer is
+        # extending, or one killed between resizing two variables, has frame arrays of
+        # different lengths, which open_zarr refuses; every view is cut to the committed
+        # frames anyway.
+        group = zarr.open_group(self.path, mode="r", zarr_format=3)
+        n = self._n_committed
+        want = dict(chunks) if isinstance(chunks, Mapping) else {}
+        data_vars, coords = {}, {}
+        for v in FRAME_VARS:
+            if v not in self._vars:
+                continue
+            g = _GuardedArray(self.path, v, n)
+            dims = ("frame",) + FRAME_VARS[v][0]
+            ch = tuple(int(want.get(d, c)) if want.get(d, c) != -1 else s_
+                       for d, c, s_ in zip(dims, g._z.chunks, g.shape))
+            arr = da.from_array(g, chunks=ch, asarray=False, fancy=False, lock=False,
+                                name=False, meta=np.empty((0,) * g.ndim, g.dtype))
+            attrs = {k: val for k, val in g._z.attrs.items()
+                     if k not in ("_FillValue", "coordinates")}
+            var = xr.Variable(dims, arr, attrs=attrs)
+            (coords if v == "time" else data_vars)[v] = var
+        dims_static = {"species": ("atom",), "mass": ("atom",), "rotor_id": ("atom",),
+                       "rotor_kind": ("rotor",), "orientation_atoms": ("rotor", "pair")}
+        for v, dims in dims_static.items():
+            z = group[v]
+            vals = z[...]
+            if v in ("species", "rotor_kind"):
+                # small string coordinates as plain numpy unicode arrays (not StringDType)
+                vals = np.array([str(x) for x in np.asarray(vals).ravel()], dtype=str)
+            attrs = {k: val for k, val in z.attrs.items()
+                     if k not in ("_FillValue", "coordinates")}
+            coords[v] = xr.Variable(dims, np.asarray(vals), attrs=attrs)
+        ds = xr.Dataset(data_vars, coords=coords,
+                        attrs={k: v for k, v in group.attrs.items() if k != "coordinates"})
         for k in _INTERNAL_ATTRS:
             if k != "rotorlab_schema":
                 ds.attrs.pop(k, None)
@@ -749,88 +1562,200 @@ def _jsonable_meta(value: Any, where: str = "meta") -> Any:
                     f"checkpoint metadata must be plain JSON")
 
 
-# ---------------------------------------------------------------- validation
-def _chunk_file(path: Path, name: str, ndim: int, i: int) -> Path:
-    return path.joinpath(name, "c", str(i), *(["0"] * (ndim - 1)))
+# ---------------------------------------------------------------- repair
+
+def _detach_previous(superseded: _WriterLock | None, *, keep_buffer: bool) -> None:
+    """A newer handle of this process takes over the writer lock: the older handle stops
+    being a writer (its buffered frames are flushed first when ``keep_buffer``)."""
+    if superseded is None or superseded.owner is None:
+        return
+    old = superseded.owner()
+    if old is None:
+        return
+    if keep_buffer and old._n_buffered:
+        try:
+            old.flush()
+        except Exception as exc:  # do not block the new writer
+            warnings.warn(f"could not flush the older handle of {old.path}: {exc!r}",
+                          RuntimeWarning, stacklevel=4)
+    old._buffer = {v: [] for v in old._vars}
+    old._n_buffered = 0
+    old._lock = None
+    superseded.owner = None
 
 
-def _validate(path: Path, group, attrs: dict, verify: str) -> tuple[int, tuple[int, str] | None]:
-    """Return (number of valid frames, None or (dropped, explanation))."""
-    C = int(attrs["chunk_frames"])
-    committed = attrs.get("n_frames_committed")
-    names = [v for v in FRAME_VARS if v in set(group.array_keys())]
-    arrays = {v: group[v] for v in names}
-    lengths = {v: int(a.shape[0]) for v, a in arrays.items()}
-    reasons = []
-    if not isinstance(committed, int) or committed < 0:
-        reasons.append(f"committed frame count missing/invalid ({committed!r})")
-        committed = min(lengths.values())
-    n = min(committed, min(lengths.values()))
-    if len(set(lengths.values())) > 1:
-        reasons.append("frame variables disagree in length: " +
-                       ", ".join(f"{v}={lengths[v]}" for v in names))
-    elif max(lengths.values()) > committed:
-        reasons.append(f"arrays hold {max(lengths.values())} frames but only {committed} "
-                       f"were committed (interrupted write)")
-    if committed > n:
-        reasons.append(f"{committed} frames committed but arrays hold only {n}")
-    # every chunk file needed for frames [0, n) must exist (a missing chunk would
-    # otherwise read back silently as fill values)
-    n_chunks = math.ceil(n / C)
-    for v, a in arrays.items():
-        for i in range(n_chunks):
-            if not _chunk_file(path, v, a.ndim, i).is_file():
-                reasons.append(f"chunk {i} of {v!r} is missing")
-                n = i * C
-                n_chunks = i
-                break
-    # decode chunks (checksum + decompression) — last one, or all
-    to_check = range(n_chunks) if verify == "all" else range(max(n_chunks - 1, 0), n_chunks)
-    bad = None
-    for i in to_check:
-        for v, a in arrays.items():
+def _release_all_at_exit() -> None:  # a clean exit leaves no stale lock info behind
+    for ref in list(_HELD.values()):
+        lk = ref()
+        if lk is not None:
             try:
-                a[i * C:min((i + 1) * C, n)]
-            except Exception as exc:
-                reasons.append(f"chunk {i} of {v!r} is corrupt ({type(exc).__name__}: {exc})")
-                bad = i
-                break
-        if bad is not None:
-            n = bad * C
-            break
-    # in "last" mode a corrupt last chunk moves the check to the previous one
-    while verify == "last" and bad is not None and bad > 0:
-        i, bad = bad - 1, None
-        for v, a in arrays.items():
-            try:
-                a[i * C:(i + 1) * C]
-            except Exception as exc:
-                reasons.append(f"chunk {i} of {v!r} is corrupt ({type(exc).__name__}: {exc})")
-                bad = i
-                n = i * C
-                break
-    raw = attrs.get("n_frames_committed")
-    total = max(max(lengths.values()), raw if isinstance(raw, int) else 0)
-    if not reasons and n == total:
-        return n, None
-    return n, (total - n, "; ".join(reasons))
+                lk.release()
+            except Exception:
+                pass
+
+
+atexit.register(_release_all_at_exit)
+
+
+def _missing_of(group) -> dict[str, list[list[int]]]:
+    out = {}
+    keys = set(group.array_keys())
+    for v in FRAME_VARS:
+        if v in keys:
+            m = group[v].attrs.get("missing_frames")
+            if m:
+                out[v] = [list(map(int, r)) for r in m]
+    return out
+
+
+def _aside_dir(path: Path) -> Path:
+    d = path / DAMAGED_GROUP
+    d.mkdir(exist_ok=True)
+    zj = d / "zarr.json"
+    if not zj.is_file():
+        zj.write_text(json.dumps(dict(_GROUP_JSON, attributes={
+            "note": "chunk files rotorlab found damaged, moved here by a repair (never "
+                    "deleted); see README.json in each subfolder"})))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    sub = d / stamp
+    sub.mkdir()
+    return sub
+
+
+def _move_aside(path: Path, damage: Sequence[Damage]) -> str | None:
+    """Move the existing chunk files of ``damage`` into ``damaged/<time>/`` (same relative
+    paths) with a README.json; returns the folder (relative) or None if nothing moved."""
+    files = [d for d in damage if d.file and (path / d.file).is_file()]
+    if not files and not damage:
+        return None
+    sub = _aside_dir(path)
+    for d in files:
+        dst = sub / d.file
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path / d.file, dst)
+    (sub / "README.json").write_text(json.dumps({
+        "store": str(path), "moved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "damage": [dict(d.__dict__, moved=bool(d.file and d in files)) for d in damage]},
+        indent=1))
+    return str(sub.relative_to(path))
+
+
+def _even_fill(vals: np.ndarray, known: np.ndarray, integer: bool):
+    """Values for the unknown frames if the known ones are evenly spaced, else None."""
+    idx = np.flatnonzero(known)
+    if idx.size < 2:
+        return None
+    i0, i1 = idx[0], idx[-1]
+    d = (vals[i1] - vals[i0]) / (i1 - i0)
+    allidx = np.arange(vals.shape[0])
+    if integer:
+        if d != int(d):
+            return None
+        pred = vals[i0] + (allidx - i0) * int(d)
+        return pred if np.array_equal(pred[idx], vals[idx]) else None
+    pred = vals[i0] + (allidx - i0) * d
+    scale = max(abs(vals[i0]), abs(vals[i1]), 1e-300)
+    return pred if np.allclose(pred[idx], vals[idx], rtol=1e-9, atol=1e-12 * scale) else None
+
+
+def _repair(path: Path, group, damage: Sequence[Damage], committed: int, C: int,
+            lengths: Mapping[str, int]) -> str:
+    """Repair without loss: keep every intact frame; see :meth:`TrajectoryStore.open`."""
+    import zarr
+
+    frame_damage = [d for d in damage if d.variable in FRAME_VARS]
+    moved = _move_aside(path, frame_damage)
+    by_var: dict[str, list[tuple[int, int]]] = {}
+    for d in frame_damage:
+        by_var.setdefault(d.variable, []).append((d.start, d.stop))
+    with zarr.config.set({"array.write_empty_chunks": True}):
+        for v in FRAME_VARS:
+            if v not in lengths:
+                continue
+            a = group[v]
+            if a.shape[0] != committed:  # drop uncommitted frames / extend short arrays
+                a.resize((committed,) + a.shape[1:])
+        for v, rngs in by_var.items():
+            a = group[v]
+            rngs = _merge_ranges(rngs)
+            bad = np.zeros(committed, bool)
+            for s0, s1 in rngs:
+                bad[s0:s1] = True
+            fill = None
+            if v in ("step", "time"):
+                vals = np.zeros(committed, a.dtype)
+                for i in range(math.ceil(committed / C)):
+                    sl = slice(i * C, min((i + 1) * C, committed))
+                    if not bad[sl].any():
+                        vals[sl] = a[sl]
+                fill = _even_fill(vals, ~bad, v == "step")
+            for s0, s1 in rngs:
+                if fill is not None:
+                    a[s0:s1] = fill[s0:s1]
+                else:
+                    shape = (s1 - s0,) + tuple(a.shape[1:])
+                    a[s0:s1] = (np.full(shape, -1, a.dtype) if a.dtype.kind in "iu"
+                                else np.full(shape, np.nan, a.dtype))
+            key = "reconstructed_frames" if fill is not None else "missing_frames"
+            old = a.attrs.get(key) or []
+            a.attrs[key] = _merge_ranges(list(old) + rngs)
+    log = list(group.attrs.get("repairs") or [])
+    log.append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "damage": [str(d) for d in damage], "moved_to": moved})
+    group.attrs["repairs"] = log
+    group.attrs["n_frames_committed"] = int(committed)
+    return moved
 
 
 def _truncate_group(group, n: int) -> None:
+    keys = set(group.array_keys())
     for v in FRAME_VARS:
-        if v in set(group.array_keys()):
+        if v in keys:
             a = group[v]
             if a.shape[0] != n:
                 a.resize((n,) + a.shape[1:])
     group.attrs["n_frames_committed"] = int(n)
 
 
+class _GuardedArray:
+    """Array-like over a zarr frame array whose read errors name store, variable and
+    frames (a checksum failure deep inside dask otherwise names neither)."""
+
+    def __init__(self, path: Path, name: str, n: int):
+        import zarr
+
+        self.path, self.name = Path(path), name
+        self._z = zarr.open_array(self.path / name, mode="r", zarr_format=3)
+        self.shape = (int(n),) + tuple(self._z.shape[1:])
+        self.dtype = self._z.dtype
+        self.ndim = len(self.shape)
+        self.chunk = int(self._z.chunks[0])
+
+    def __getitem__(self, key):
+        try:
+            return np.asarray(self._z[key])
+        except Exception as exc:
+            k0 = key[0] if isinstance(key, tuple) and key else key
+            if isinstance(k0, slice):
+                a, b, _ = k0.indices(self.shape[0])
+                fr = f"frames {a}–{b - 1}"
+                ch = f" (chunk {a // self.chunk})" if b - a <= self.chunk else ""
+            else:
+                fr, ch = "some frames", ""
+            raise StoreDamaged(f"store {self.path}: variable {self.name!r}, {fr}{ch} cannot be "
+                               f"read ({type(exc).__name__}: {str(exc)[:160]}); run `rotorlab "
+                               f"info --verify {self.path}` to list the damage, and "
+                               f"{_REPAIR_HINT}") from exc
+
+
 def open_store(path, *, verify: str = "last"):
     """Open a store read-only as a lazy :class:`xarray.Dataset` after validation.
 
-    A damaged tail is cut from the returned view with a :class:`RuntimeWarning`
-    (the files are left alone; open with ``TrajectoryStore.open(path, "a")`` to
-    repair on disk).
+    Never takes or waits on the writer lock (a live run's store can be read).
+    Uncommitted frames and damage found are cut from the returned view with a
+    :class:`RuntimeWarning` (the files are left alone; see ``TrajectoryStore.open(path,
+    "a", repair=True)``).  A damaged chunk found only while reading raises
+    :class:`StoreDamaged` naming store, variable and frames.
 
     Parameters
     ----------
