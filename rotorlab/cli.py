@@ -52,7 +52,7 @@ def _cmd_build(args) -> int:
     import ase.io
 
     from rotorlab import materials
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
     size = _parse_size(args.size)
     if args.cif:

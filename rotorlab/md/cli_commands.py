@@ -87,7 +87,7 @@ def cmd_relax(args) -> int:
 
     from rotorlab.md.relax import relax
     from rotorlab.potentials.reference import ReferenceForceField
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
     atoms = _structure(args)
     if args.potential in (None, "reference"):

@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
+from rotorlab.geometry import min_pair_distance
 from rotorlab.md.constraints import Constraints, normalise_mode
 from rotorlab.md.integrate import Integrator, maxwell_boltzmann
 from rotorlab.md.thermostats import make_thermostat
 from rotorlab.potentials.base import check_species
-from rotorlab.potentials.reference import cell_list
 from rotorlab.units import PS
 
 __all__ = ["Simulation", "SimulationExploded", "min_pair_distance"]
@@ -38,52 +37,6 @@ CHECKPOINT_VERSION = 1
 
 class SimulationExploded(RuntimeError):
     """The dynamics became unphysical (NaN, runaway temperature, overlapping atoms)."""
-
-
-@njit(cache=True)
-def min_pair_distance(x, cell, rmax):
-    """Smallest interatomic distance [Å] over all periodic images, capped at ``rmax``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, 3)
-        Positions [Å].
-    cell : ndarray, shape (3, 3)
-        Lattice vectors as rows [Å].
-    rmax : float
-        Search radius [Å]; returns ``rmax`` when no pair is closer.
-    """
-    n = x.shape[0]
-    xw, cid, nc, reach, start, order = cell_list(x, cell, rmax, 48)
-    best2 = rmax * rmax
-    for i in range(n):
-        ci = cid[i]
-        cz = ci % nc[2]
-        cy = (ci // nc[2]) % nc[1]
-        cx = ci // (nc[1] * nc[2])
-        for dx in range(-reach[0], reach[0] + 1):
-            jx = cx + dx
-            wx = jx % nc[0]
-            sx = (jx - wx) // nc[0]
-            for dy in range(-reach[1], reach[1] + 1):
-                jy = cy + dy
-                wy = jy % nc[1]
-                sy = (jy - wy) // nc[1]
-                for dz in range(-reach[2], reach[2] + 1):
-                    jz = cz + dz
-                    wz = jz % nc[2]
-                    sz = (jz - wz) // nc[2]
-                    cj = (wx * nc[1] + wy) * nc[2] + wz
-                    for kk in range(start[cj], start[cj + 1]):
-                        j = order[kk]
-                        d2 = 0.0
-                        for k in range(3):
-                            d = (xw[j, k] + sx * cell[0, k] + sy * cell[1, k] + sz * cell[2, k]
-                                 - xw[i, k])
-                            d2 += d * d
-                        if d2 < best2 and not (j == i and sx == 0 and sy == 0 and sz == 0):
-                            best2 = d2
-    return math.sqrt(best2)
 
 
 # --------------------------------------------------------------------------------------
@@ -274,7 +227,7 @@ class Simulation:
         mat_name = atoms.info.get("material")
         material = _material(mat_name)
         if topology is None:
-            from rotorlab.topology import detect
+            from rotorlab.materials import detect
 
             topology = detect(atoms, material=material)
         cell = np.array(atoms.cell.array, dtype=np.float64)

@@ -242,7 +242,7 @@ def load(spec, material=None, *, atoms=None, symbols=None, **kwargs):
             raise ValueError("the reference force field is parametrised per structure: "
                              "call load('reference', atoms=atoms)")
         from rotorlab.potentials.reference import ReferenceForceField
-        from rotorlab.topology import detect
+        from rotorlab.materials import detect
 
         topo = detect(atoms, material=material)
         return ReferenceForceField.from_topology(topo, atoms.get_positions(), atoms.cell.array,

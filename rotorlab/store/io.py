@@ -490,7 +490,7 @@ def _material_topology(material):
 
     def detect_rotors(atoms):
         from rotorlab.materials import catalog
-        from rotorlab.topology import detect
+        from rotorlab.materials import detect
 
         try:
             mat = catalog(material)
