@@ -63,8 +63,10 @@ def minimum_image(d, cell) -> np.ndarray:
     ----------
     d : array_like, shape (..., 3)
         Displacements [Å].
-    cell : array_like, shape (3, 3)
-        Lattice vectors as rows [Å].
+    cell : array_like, shape (3, 3) or (..., 3, 3)
+        Lattice vectors as rows [Å]; a stack of cells (e.g. one per frame, shape
+        (n_frames, 1, 3, 3) against displacements (n_frames, n_atoms, 3)) broadcasts
+        against ``d``.
 
     Returns
     -------
@@ -75,15 +77,34 @@ def minimum_image(d, cell) -> np.ndarray:
     Raises
     ------
     ValueError
-        Degenerate or non-finite cell.
+        Degenerate or non-finite cell, or shapes that do not broadcast.
     """
+    d = np.asarray(d, dtype=float)
+    if d.shape[-1:] != (3,):
+        raise ValueError(f"displacements must have shape (..., 3); got {d.shape}")
+    cell = np.asarray(cell, dtype=float)
+    if cell.ndim == 2:
+        return _minimum_image_one(d, _check_cell(cell))
+    if cell.shape[-2:] != (3, 3):
+        raise ValueError(f"cell must have shape (3, 3) or (..., 3, 3); got {cell.shape}")
+    batch = np.broadcast_shapes(d.shape[:-1], cell.shape[:-2])
+    # distinct cells first (on the small cell stack), then map them onto the displacements
+    uniq, inverse = np.unique(cell.reshape(-1, 9), axis=0, return_inverse=True)
+    which = np.broadcast_to(inverse.reshape(cell.shape[:-2]), batch).ravel()
+    db = np.broadcast_to(d, batch + (3,)).reshape(-1, 3)
+    if len(uniq) == 1:  # NVT: one cell, one pass
+        return _minimum_image_one(db, _check_cell(uniq[0].reshape(3, 3))).reshape(batch + (3,))
+    out = np.empty_like(db)
+    for k, c in enumerate(uniq):
+        sel = which == k
+        out[sel] = _minimum_image_one(db[sel], _check_cell(c.reshape(3, 3)))
+    return out.reshape(batch + (3,))
+
+
+def _minimum_image_one(d, cell):
     from ase.geometry import minkowski_reduce
 
-    cell = _check_cell(cell)
-    d = np.asarray(d, dtype=float)
     shape = d.shape
-    if shape[-1:] != (3,):
-        raise ValueError(f"displacements must have shape (..., 3); got {shape}")
     rcell, _ = minkowski_reduce(cell)
     rcell = np.asarray(rcell, dtype=float)
     inv = np.linalg.inv(rcell)
@@ -91,23 +112,30 @@ def minimum_image(d, cell) -> np.ndarray:
     frac = flat @ inv
     frac -= np.round(frac)
     r0 = frac @ rcell
-    if len(r0) == 0:
-        return r0.reshape(shape)
-    # bound on the integer shifts around the rounded candidate (see module docstring)
-    rmax = float(np.sqrt((r0 ** 2).sum(1)).max())
-    nmax = np.ceil(rmax * np.linalg.norm(inv, axis=0) + 0.5 + 1e-9).astype(int)
+    # fast path: |r0| < w_min / 2 is the unique nearest image (see module docstring)
+    r2 = (r0 ** 2).sum(1)
+    w_min = 1.0 / np.linalg.norm(inv, axis=0).max()
+    todo = np.flatnonzero(4.0 * r2 >= w_min * w_min)
+    best = r0
+    if len(todo) == 0:
+        return best.reshape(shape)
+    # the remaining ones: every image not longer than r0 has |n_k| <= 1/2 + |r0| |b*_k|
+    sub = r0[todo]
+    rmax = float(np.sqrt(r2[todo].max()))
+    nmax = np.floor(rmax * np.linalg.norm(inv, axis=0) + 0.5 + 1e-9).astype(int)
     rng = [np.arange(-k, k + 1) for k in nmax]
     shifts = np.stack(np.meshgrid(*rng, indexing="ij"), -1).reshape(-1, 3).astype(float)
     shifts = shifts @ rcell
-    best = r0.copy()
-    best2 = (r0 ** 2).sum(1)
+    sbest = sub.copy()
+    best2 = r2[todo].copy()
     for s in shifts:  # loop over images, vectorised over displacements (memory O(N))
-        cand = r0 - s
+        cand = sub - s
         c2 = (cand ** 2).sum(1)
         better = c2 < best2 - 1e-12
         if better.any():
-            best[better] = cand[better]
+            sbest[better] = cand[better]
             best2[better] = c2[better]
+    best[todo] = sbest
     return best.reshape(shape)
 
 
@@ -148,9 +176,9 @@ def mic(d, cell, inv_cell):
     if 4.0 * r2 * gmax * gmax < 1.0:  # |r0| < w_min / 2: unique nearest image
         return out
     r = math.sqrt(r2)
-    m0 = int(math.ceil(r * g0 + 0.5 + 1e-9))
-    m1 = int(math.ceil(r * g1 + 0.5 + 1e-9))
-    m2 = int(math.ceil(r * g2 + 0.5 + 1e-9))
+    m0 = int(math.floor(r * g0 + 0.5 + 1e-9))  # |n_k| <= 1/2 + |r0| |b*_k|
+    m1 = int(math.floor(r * g1 + 0.5 + 1e-9))
+    m2 = int(math.floor(r * g2 + 0.5 + 1e-9))
     best = out.copy()
     best2 = r2
     c = np.empty(3)

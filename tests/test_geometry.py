@@ -90,6 +90,18 @@ def test_minimum_image_shapes_and_orthorhombic_case():
         minimum_image(np.zeros((4, 2)), cell)
 
 
+def test_stack_of_cells_broadcasts():
+    """Per-frame cells (n_frames, 1, 3, 3) against (n_frames, n_atoms, 3), as analyses use."""
+    rng = np.random.default_rng(2)
+    cells = np.stack([CELLS["triclinic"], CELLS["skewed"], CELLS["triclinic"]])
+    d = rng.uniform(-2, 2, (3, 50, 3)) @ cells
+    got = minimum_image(d, cells[:, None])
+    for f in range(3):
+        np.testing.assert_allclose(got[f], minimum_image(d[f], cells[f]), atol=1e-12)
+    with pytest.raises(ValueError, match="cell must have shape"):
+        minimum_image(d, np.zeros((3, 1, 2, 3)))
+
+
 def test_perpendicular_widths():
     cell = CELLS["triclinic"]
     w = perpendicular_widths(cell)
