@@ -375,10 +375,10 @@ def detect(
     ValueError
         No units, or no mobile species given.
     """
-    if units is None or isinstance(units, (str, bytes)) or not len(list(units)):
+    units = [] if units is None or isinstance(units, (str, bytes)) else list(units)
+    if not units:
         raise ValueError("detect() needs the unit definitions (a sequence of UnitSpec); "
                          "for a catalog material use rotorlab.materials.detect(atoms)")
-    units = list(units)
     if not all(isinstance(u, UnitSpec) for u in units):
         raise ValueError("units must be UnitSpec objects")
     if not mobile:

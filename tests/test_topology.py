@@ -107,7 +107,7 @@ def test_generic_detect_needs_units_and_mobile():
     with pytest.raises(TopologyError, match=r"requested rotor kind\(s\) \['O'\] not found"):
         detect(atoms, [BH4, O], mobile="Li", rotors=["BH4", "O"])
     # an absent framework-only unit is fine
-    top = detect(atoms, [BH4, O], mobile="Li", mobile_charge=2.0)
+    top = detect(atoms, (u for u in [BH4, O]), mobile="Li", mobile_charge=2.0)  # any iterable
     assert top.n_rotors == 1 and top.mobile_charge == 2.0 and top.framework == {}
 
 
