@@ -201,7 +201,7 @@ dens = MobileIonDensity(memory=budget).compute(ds)
 t2 = time.perf_counter()
 peak_py = max(peak_tr, tracemalloc.get_traced_memory()[1] / 2**20)
 rss2 = max(hwm(), hwm_tr)
-print(json.dumps({"D_tr": tr.D, "D_err": tr.D_err, "t_transport_s": t1 - t0, "t_density_s": t2 - t1,
+print(json.dumps({"D_tr": float(tr.D), "D_err": float(tr.D_err), "t_transport_s": t1 - t0, "t_density_s": t2 - t1,
                   "rss_after_import_MB": rss0, "rss_after_warmup_MB": rss1, "peak_rss_MB": rss2,
                   "tracemalloc_peak_MB": peak_py, "tracemalloc_transport_MB": peak_tr}))
 """

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rotorlab.md.constraints import Constraints
+from rotorlab.potentials.base import energy_forces
 from rotorlab.md.integrate import Integrator, maxwell_boltzmann
 from rotorlab.md.relax import ForceFieldCalculator
 from rotorlab.md.simulation import Simulation
@@ -78,7 +79,7 @@ def main():
         cons = Constraints.from_topology(topo, "RTC", positions=atoms.positions)
         rng = np.random.Generator(np.random.PCG64(0))
         v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-        integ = Integrator(cached, cons, atoms.positions, v, cell, 0.5,
+        integ = Integrator(energy_forces(cached), cons, atoms.positions, v, cell, 0.5,
                            make_thermostat("nhc", 300.0), rng)
         integ.run(10)
         t_step = best_of(integ.step, 2000) - t_cached

@@ -9,7 +9,9 @@ Errors are printed as one clear line (exit status 2), never as a traceback, unle
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -35,34 +37,38 @@ def _cmd_materials(args) -> int:
     return 0
 
 
-def _parse_size(values):
-    if values is None:
-        return "quick"
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 3:
-        try:
-            return tuple(int(v) for v in values)
-        except ValueError:
-            raise ValueError(f"--size takes quick, paper or three integers; got {values}") from None
-    raise ValueError(f"--size takes quick, paper or three integers; got {values}")
+def _output_format(path: str):
+    """The ASE format name for an output file, or a clear error for an unknown suffix."""
+    from ase.io.formats import filetype, ioformats
+
+    name = Path(path).name.lower()
+    if name.endswith(".xyz"):
+        return "extxyz"
+    try:
+        fmt = filetype(path, read=False)
+    except Exception:
+        fmt = None
+    if fmt is None or fmt not in ioformats or not ioformats[fmt].can_write:
+        raise ValueError(f"cannot tell the structure format of {path!r} from its name; use "
+                         ".cif, .xyz (extended XYZ), .vasp/POSCAR, .pdb or another suffix ASE "
+                         "writes")
+    return fmt
 
 
 def _cmd_build(args) -> int:
     import ase.io
 
-    from rotorlab import materials
-    from rotorlab.materials import detect
+    from rotorlab._cli_util import build_structure
+    from rotorlab.md.simulation import _detect
 
-    size = _parse_size(args.size)
-    if args.cif:
-        atoms = materials.from_cif(args.cif, material=args.name, size=size)
-    else:
-        atoms = materials.get(args.name, size=size)
-    top = detect(atoms)
-    fmt = None
-    if args.output.endswith(".xyz"):
-        fmt = "extxyz"
+    fmt = _output_format(args.output)
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if out.is_dir():
+        raise IsADirectoryError(f"{out} is a directory; give a structure file name")
+    atoms, fields = build_structure(args)
+    top = _detect(atoms, fields["material"], fields["rotors"])
     ase.io.write(args.output, atoms, format=fmt)
     print(f"wrote {args.output}: {atoms.get_chemical_formula()} ({len(atoms)} atoms, "
           f"supercell {'x'.join(map(str, atoms.info['supercell']))}); {top.summary()}")
@@ -111,6 +117,108 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _catalog_topology(material, rotors=None):
+    """``topology(atoms)`` for import_trajectory: rotor labels of a catalog material."""
+    from rotorlab import materials
+
+    if material is None or material not in {n.lower(): n for n in materials.names()} \
+            and material not in materials.names():
+        return None
+    from rotorlab.md.simulation import _detect
+
+    def label(atoms):
+        top = _detect(atoms, materials.catalog(material).name, rotors)
+        return top.rotor_id, list(top.rotor_kind), top.orientation_atoms
+
+    return label
+
+
+def _split(text):
+    return None if text is None else [t for t in text.replace(" ", "").split(",") if t]
+
+
+def _cmd_import(args) -> int:
+    from rotorlab.store import import_trajectory
+
+    if args.timestep is not None and not (args.timestep > 0 and args.timestep < 1e3):
+        raise ValueError(f"--timestep must be in (0, 1000) fs, got {args.timestep:g}")
+    if args.frame_stride < 1:
+        raise ValueError(f"--frame-stride must be >= 1, got {args.frame_stride}")
+    attrs = {}
+    if args.temperature is not None:
+        if not args.temperature > 0:
+            raise ValueError(f"--temperature must be > 0 K, got {args.temperature:g}")
+        attrs["target_temperature"] = float(args.temperature)
+    if args.mobile is not None:
+        attrs["mobile_species"] = args.mobile
+    if args.mobile_charge is not None:
+        attrs["mobile_charge"] = float(args.mobile_charge)
+    read_kwargs = {}
+    if args.specorder:
+        read_kwargs["specorder"] = _split(args.specorder)
+    material = args.material
+    if material is not None:
+        from rotorlab import materials
+
+        material = materials.catalog(material).name
+    store = import_trajectory(
+        args.file, args.format, store_path=args.output, material=material,
+        timestep_fs=args.timestep, frame_stride=args.frame_stride, index=args.index,
+        topology=_catalog_topology(material, _split(args.rotors)),
+        species=_split(args.species), attrs=attrs or None, overwrite=args.overwrite,
+        unwrap=not args.no_unwrap, read_kwargs=read_kwargs or None)
+    ds = store.to_xarray()
+    store.close()
+    rotors = int((ds["rotor_id"].values.max() + 1) if ds.sizes.get("atom") else 0)
+    print(f"imported {ds.sizes.get('frame', 0)} frames of {ds.sizes.get('atom', 0)} atoms "
+          f"({rotors} rotors) from {args.file} into {args.output}")
+    return 0
+
+
+def _parse_frames(text):
+    if text is None:
+        return slice(None)
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"--frames takes START:STOP[:STEP], got {text!r}")
+    try:
+        vals = [int(p) if p else None for p in parts]
+    except ValueError:
+        raise ValueError(f"--frames takes START:STOP[:STEP] (integers), got {text!r}") from None
+    if len(vals) == 1:
+        return slice(vals[0], None if vals[0] is None else vals[0] + 1)
+    if len(vals) == 3 and vals[2] is not None and vals[2] < 1:
+        raise ValueError(f"--frames step must be >= 1, got {vals[2]}")
+    return slice(*vals)
+
+
+def _cmd_export(args) -> int:
+    from rotorlab.store import export_extxyz, export_netcdf, open_store
+
+    src = Path(args.store).resolve()
+    out = Path(args.output)
+    if not src.exists():
+        raise FileNotFoundError(f"no trajectory store at {args.store}")
+    if out.resolve() == src or src in out.resolve().parents:
+        raise ValueError(f"{args.output} is inside the input store {args.store}; write the "
+                         "export elsewhere")
+    suffix = out.suffix.lower()
+    if suffix not in (".nc", ".xyz", ".extxyz"):
+        raise ValueError(f"export writes AMBER netCDF (.nc) or extended XYZ (.xyz, .extxyz); "
+                         f"got {args.output!r}")
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    ds = open_store(args.store)
+    frames = _parse_frames(args.frames)
+    if suffix == ".nc":
+        export_netcdf(ds, out, frames=frames, wrap=args.wrap)
+    else:
+        export_extxyz(ds, out, frames=frames, wrap=args.wrap)
+    n = len(range(*frames.indices(ds.sizes.get("frame", 0))))
+    print(f"exported {n} frames of {args.store} to {out}")
+    return 0
+
+
 def _cmd_demo(args) -> int:
     from rotorlab.demo import run_demo
 
@@ -133,15 +241,56 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=_cmd_materials)
 
     b = sub.add_parser("build", help="build a material's supercell and write it to a file")
-    b.add_argument("name", help="catalog material (rotorlab materials)")
-    b.add_argument("--size", nargs="+", help="quick | paper | NX NY NZ (default quick)")
-    b.add_argument("--cif", help="use this (ordered) CIF instead of the bundled structure")
-    b.add_argument("-o", "--output", required=True, help="output file (any ASE format: .cif, .xyz, POSCAR ...)")
+    from rotorlab._cli_util import add_structure_args
+
+    add_structure_args(b)
+    b.add_argument("-o", "--output", required=True,
+                   help="output file (any ASE format: .cif, .xyz, POSCAR ...)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     b.set_defaults(func=_cmd_build)
 
     i = sub.add_parser("info", help="summarise a trajectory store")
     i.add_argument("store")
     i.set_defaults(func=_cmd_info)
+
+    im = sub.add_parser("import", help="import a trajectory made elsewhere into a store",
+                        description="Import a trajectory file ASE reads (extxyz, LAMMPS dump, "
+                                    "CP2K xyz, VASP XDATCAR ...) into a rotorlab store.")
+    im.add_argument("file", help="trajectory file")
+    im.add_argument("-o", "--output", required=True, help="new trajectory store (directory)")
+    im.add_argument("--format", default=None,
+                    help="ASE format name (e.g. lammps-dump-text, vasp-xdatcar); guessed "
+                         "when omitted")
+    im.add_argument("--material", default=None,
+                    help="catalog material: rotors are detected and its mobile ion recorded")
+    im.add_argument("--rotors", default=None, help="units treated as rotors, e.g. PS4,SnS4")
+    im.add_argument("--species", default=None,
+                    help="comma-separated element of every atom, in file order (files "
+                         "without species, e.g. LAMMPS dumps with numeric types)")
+    im.add_argument("--specorder", default=None,
+                    help="comma-separated elements of LAMMPS types 1, 2, ... (e.g. Li,B,H)")
+    im.add_argument("--timestep", type=float, default=None,
+                    help="MD timestep [fs] (required unless the file carries times)")
+    im.add_argument("--frame-stride", type=int, default=1,
+                    help="MD steps between frames when the file carries no step numbers")
+    im.add_argument("--index", default=":", help="frames to import (ASE syntax, default all)")
+    im.add_argument("--temperature", type=float, default=None,
+                    help="temperature of the run [K] (needed for conductivities)")
+    im.add_argument("--mobile", default=None, help="mobile species (e.g. Li)")
+    im.add_argument("--mobile-charge", type=float, default=None, help="its charge [e]")
+    im.add_argument("--no-unwrap", action="store_true",
+                    help="positions are already unwrapped (do not unwrap across frames)")
+    im.add_argument("--overwrite", action="store_true",
+                    help="replace an existing rotorlab store at -o")
+    im.set_defaults(func=_cmd_import)
+
+    ex = sub.add_parser("export", help="export a store to AMBER netCDF or extended XYZ")
+    ex.add_argument("store")
+    ex.add_argument("-o", "--output", required=True, help="output file: .nc or .xyz/.extxyz")
+    ex.add_argument("--frames", default=None, help="START:STOP[:STEP] (default all)")
+    ex.add_argument("--wrap", action="store_true", help="wrap positions into the cell")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    ex.set_defaults(func=_cmd_export)
 
     d = sub.add_parser("demo", help="run the main job on the bundled defaults")
     d.add_argument("--outdir", default="results/demo")
@@ -150,21 +299,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="production steps per constraint mode (default 6000 x 0.5 fs)")
     d.set_defaults(func=_cmd_demo)
 
-    # Optional command groups contributed by other subpackages.
-    for modname in ("rotorlab.md.cli_commands", "rotorlab.analysis.cli_commands"):
-        try:
-            mod = __import__(modname, fromlist=["add_parsers"])
-        except ImportError:
-            continue
-        add = getattr(mod, "add_parsers", None) or getattr(mod, "add_run_parsers", None)
-        if add is not None:
-            add(sub)
+    # Command groups of the subpackages (an import error here is a bug: it propagates).
+    from rotorlab.analysis.cli_commands import add_parsers as add_analysis
+    from rotorlab.md.cli_commands import add_run_parsers
+
+    add_run_parsers(sub)
+    add_analysis(sub)
     return p
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:
+        os.environ["ROTORLAB_DEBUG"] = "1"   # DeePMD/TensorFlow start-up lines shown
+    else:
+        # TensorFlow/oneDNN start-up noise (shown with --debug)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import logging
+
+        logging.getLogger("deepmd").setLevel(logging.ERROR)
     if args.version:
         from rotorlab import __version__
 
@@ -178,12 +332,21 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, OSError) as exc:
+    except (ValueError, LookupError, RuntimeError, OSError, ArithmeticError) as exc:
         if args.debug:
             raise
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"rotorlab {args.command}: error: {msg}", file=sys.stderr)
+        print(f"rotorlab {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
+
+
+def _message(exc: BaseException) -> str:
+    """One line in the user's terms (no raw ``[Errno 17]`` or KeyError quotes)."""
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror.lower()}"
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,6 +60,7 @@ def _potential_for(material: str):
 def _run_modes(outdir: Path, material: str, temperature: float, eq_steps: int, steps: int,
                frame_interval: int) -> list[Path]:
     from rotorlab.md.simulation import Simulation
+    from rotorlab.spec import RunSpec
     from rotorlab.store import TrajectoryStore
 
     potential, label = _potential_for(material)
@@ -67,7 +68,10 @@ def _run_modes(outdir: Path, material: str, temperature: float, eq_steps: int, s
           f"{steps} production steps per mode\n   potential: {label}")
     stores = []
     for mode in MODES:
-        path = outdir / f"{material}_{int(temperature)}K_{mode}.zarr"
+        spec = RunSpec(material=material, size="quick", mode=mode, temperature=temperature,
+                       equilibration_steps=eq_steps, steps=steps,
+                       frame_interval=frame_interval, potential=potential, seed=2025)
+        path = outdir / spec.store_name
         stores.append(path)
         t0 = time.perf_counter()
         if path.exists():
@@ -78,9 +82,7 @@ def _run_modes(outdir: Path, material: str, temperature: float, eq_steps: int, s
             print(f"   {mode:<5} incomplete ({n} frames) — resuming from its checkpoint")
             sim = Simulation.resume(path, steps=None)
         else:
-            sim = Simulation(material, potential, mode=mode, temperature=temperature,
-                             equilibration_steps=eq_steps, steps=steps, store=path,
-                             frame_interval=frame_interval, seed=2025)
+            sim = Simulation.from_spec(spec, store=path)
         sim.run()
         print(f"   {mode:<5} done in {time.perf_counter() - t0:5.1f} s -> {path}")
     return stores

@@ -317,3 +317,24 @@ def write_store(ds, path, chunk_frames=50):
         st.append(fr)
     st.close()
     return path
+
+
+def every_analysis(n_frames=240, n_ions=12, dt_fs=5.0, seed=7, D_A2_ps=2.0, box=20.0):
+    """A small trajectory on which every built-in registered analysis is applicable.
+
+    Two P2S6 rotors (one turning its upper PS3 group by 120°) among Na ions performing a
+    random walk, with velocities (finite differences of the positions, Å/fs); mobile Na.
+    """
+    rot, _ = p2s6_jumps(n_rotors=2, n_frames=n_frames, jumps_per_rotor=(1, 0), dt_fs=dt_fs, seed=seed, box=box)
+    rng = np.random.default_rng(seed)
+    dt_ps = dt_fs / 1000.0
+    steps = rng.normal(0.0, np.sqrt(2 * D_A2_ps * dt_ps), size=(n_frames, n_ions, 3))
+    steps[0] = 0.0
+    ions = rng.uniform(0, box, size=(1, n_ions, 3)) + np.cumsum(steps, axis=0)
+    pos = np.concatenate([rot["positions"].values, ions], axis=1)
+    vel = np.gradient(pos, dt_fs, axis=0)
+    spec = [str(s) for s in rot["species"].values] + ["Na"] * n_ions
+    rid = np.concatenate([rot["rotor_id"].values, np.full(n_ions, -1)])
+    return make_dataset(pos, np.eye(3) * box, spec, dt_fs=dt_fs, velocities=vel, rotor_id=rid,
+                        rotor_kind=["P2S6"] * 2, orientation_atoms=rot["orientation_atoms"].values, mobile="Na",
+                        material="Na4P2S6-toy", temperature=500.0)

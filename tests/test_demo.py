@@ -13,7 +13,8 @@ def test_demo_end_to_end_and_resumable(tmp_path, capsys):
     assert main(["demo", "--outdir", str(out), "--steps", "400"]) == 0
     text = capsys.readouterr().out
     for mode in ("UC", "RC", "RTC", "RTVC"):
-        assert (out / f"LiBH4_600K_{mode}.zarr").is_dir()
+        found = sorted(out.glob(f"LiBH4-quick-{mode}-600K-r0-*.zarr"))
+        assert len(found) == 1 and found[0].is_dir(), mode
     res = xr.open_dataset(out / "analysis" / "results.nc")
     assert list(res["constraint_mode"].values) == ["UC", "RC", "RTC", "RTVC"]
     assert res["D_tr"].attrs["units"] == "cm^2/s"

@@ -15,6 +15,7 @@ import pytest
 
 from rotorlab.md.constraints import (MODE_NONE, MODE_R, MODE_RT, MODE_RTV, MODE_RV, MODE_T,
                                      Constraints)
+from rotorlab.potentials.base import energy_forces
 from rotorlab.md.integrate import (Integrator, drift, kick, kinetic_energy,
                                    maxwell_boltzmann)
 from rotorlab.md.testing import random_rotation, tetrahedral_salt
@@ -121,7 +122,7 @@ def test_integrator_step_repairs_off_manifold_positions(system):
                            atoms.positions)
         rng = np.random.Generator(np.random.PCG64(0))
         v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-        integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+        integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                            make_thermostat(thermostat, 300.0, 50.0), rng)
         integ.x += 1e-5 * np.random.default_rng(1).normal(size=integ.x.shape)
         e, c = cons.residuals(integ.x)
@@ -154,7 +155,7 @@ def test_constraints_hold_at_every_step_for_all_codes(system, codes, thermostat)
     cons = Constraints(topo.masses, topo.rotor_ptr, topo.rotor_atoms, codes, atoms.positions)
     rng = np.random.Generator(np.random.PCG64(4))
     v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-    integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+    integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                        make_thermostat(thermostat, 300.0, 30.0), rng)
     m_all = topo.masses
     worst = 0.0
@@ -204,7 +205,7 @@ def test_langevin_samples_the_projected_maxwell_boltzmann_distribution(system, c
     T = 300.0
     rng = np.random.Generator(np.random.PCG64(8))
     v = maxwell_boltzmann(topo.masses, T, rng, cons)
-    integ = Integrator(ZeroForce(), cons, atoms.positions, v, cell, 1.0,
+    integ = Integrator(energy_forces(ZeroForce()), cons, atoms.positions, v, cell, 1.0,
                        make_thermostat("langevin", T, 1.0), rng)
     n = 6000
     mv2 = np.zeros(cons.n_atoms)
@@ -234,7 +235,7 @@ def test_velocity_scaling_thermostats_target_constrained_dof(system, thermostat)
     T = 300.0
     rng = np.random.Generator(np.random.PCG64(3))
     v = maxwell_boltzmann(topo.masses, T, rng, cons)
-    integ = Integrator(ZeroForce(), cons, atoms.positions, v, cell, 1.0,
+    integ = Integrator(energy_forces(ZeroForce()), cons, atoms.positions, v, cell, 1.0,
                        make_thermostat(thermostat, T, 10.0), rng)
     n = 6000
     ke = np.empty(n)
@@ -255,7 +256,7 @@ def test_maxwell_boltzmann_starts_on_manifold_at_target(system):
         np.testing.assert_allclose(cons.project_velocities(v.copy()), v, atol=1e-15)
         assert 2 * kinetic_energy(v, topo.masses) / (cons.n_dof * KB) == pytest.approx(
             450.0, rel=1e-12)
-        integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5)
+        integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5)
         assert integ.temperature == pytest.approx(450.0, rel=1e-12), mode
     assert not maxwell_boltzmann(topo.masses, 0.0, np.random.default_rng(0), cons).any()
 
@@ -273,7 +274,7 @@ def test_conserved_quantity_with_thermostats(system, mode, thermostat):
     cons = Constraints.from_topology(topo, mode, positions=atoms.positions)
     rng = np.random.Generator(np.random.PCG64(5))
     v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-    integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+    integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                        make_thermostat(thermostat, 300.0, 20.0), rng)
     n = 2000
     h = np.empty(n)
@@ -322,7 +323,7 @@ def test_bad_inputs_low_level(system):
     v = np.zeros((len(atoms), 3))
     for dt in (0.0, -0.5, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="timestep"):
-            Integrator(ff, cons, atoms.positions, v, cell, dt)
+            Integrator(energy_forces(ff), cons, atoms.positions, v, cell, dt)
     with pytest.raises(ValueError, match="temperature"):
         make_thermostat("nhc", -1.0)
     with pytest.raises(ValueError, match="time constant"):
@@ -340,14 +341,15 @@ def test_bad_inputs_low_level(system):
     rtvc = Constraints(topo.masses[topo.rotor_atoms[:5]], np.array([0, 5]), np.arange(5),
                        [MODE_RTV], atoms.positions[topo.rotor_atoms[:5]])
     with pytest.raises(ValueError, match="no degrees of freedom"):
-        Integrator(ff, rtvc, atoms.positions[:5], np.zeros((5, 3)), cell, 0.5)
+        Integrator(energy_forces(ff), rtvc, atoms.positions[:5], np.zeros((5, 3)), cell, 0.5)
 
 
 # ------------------------------------------------------------------ explosion detection
 
 
 def _tamper(step, what):
-    def cb(sim):
+    def cb(ev):
+        sim = ev.simulation
         if sim.step == step:
             if what == "nan":
                 sim.integrator.v[0, 0] = np.nan
@@ -375,7 +377,7 @@ def test_each_explosion_criterion_stops_and_keeps_data(tmp_path, what, match):
         # B–H bonds are 1.22 Å: with a 1.3 Å threshold the first frame check fires
         kw["min_distance"] = 1.3
     else:
-        kw["callbacks"] = [_tamper(41, what)]
+        kw["observers"] = [_tamper(41, what)]
     sim = Simulation(atoms, "reference", store=tmp_path / "x.zarr", topology=topo, **kw)
     with pytest.raises(SimulationExploded, match=match) as info:
         sim.run()

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from rotorlab.md.constraints import MODE_R, MODE_RT, Constraints
+from rotorlab.potentials.base import energy_forces
 from rotorlab.md.integrate import Integrator, kinetic_energy, maxwell_boltzmann
 from rotorlab.md.testing import tetrahedral_salt
 from rotorlab.md.thermostats import make_thermostat
@@ -20,7 +21,7 @@ def salt():
     cons = Constraints.from_topology(topo, "UC", positions=atoms.positions)
     rng = np.random.default_rng(7)
     v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-    integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+    integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                        make_thermostat("langevin", 300.0, 50.0), rng)
     integ.run(1500)
     return topo, ff, cell, integ.x.copy(), integ.v.copy()
@@ -34,7 +35,7 @@ def _integrator(salt, mode, thermostat="nve", T=300.0, dt=0.5, seed=3, tau=100.0
         cons = Constraints(topo.masses, topo.rotor_ptr, topo.rotor_atoms, codes, x)
     v = v.copy()
     cons.project_velocities(v)
-    return Integrator(ff, cons, x, v, cell, dt, make_thermostat(thermostat, T, tau),
+    return Integrator(energy_forces(ff), cons, x, v, cell, dt, make_thermostat(thermostat, T, tau),
                       np.random.Generator(np.random.PCG64(seed)))
 
 
@@ -144,7 +145,7 @@ def test_rotor_swings_under_uc_but_only_librates_under_rc():
         cons = Constraints.from_topology(topo, mode, positions=atoms.positions)
         rng = np.random.Generator(np.random.PCG64(1))
         v = maxwell_boltzmann(topo.masses, 400.0, rng, cons)
-        integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+        integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                            make_thermostat("langevin", 400.0, 200.0), rng)
         ranges[mode] = _angle_range(integ, topo, 4000)
     print(f"\nangle-projection swing over 2 ps at 400 K: UC {np.round(ranges['UC'], 1)}°, "
@@ -177,7 +178,7 @@ def test_eckart_and_com_at_roundoff_after_1e5_steps():
     cons = Constraints(topo.masses, topo.rotor_ptr, topo.rotor_atoms, codes, atoms.positions)
     rng = np.random.Generator(np.random.PCG64(2))
     v = maxwell_boltzmann(topo.masses, 300.0, rng, cons)
-    integ = Integrator(ff, cons, atoms.positions, v, cell, 0.5,
+    integ = Integrator(energy_forces(ff), cons, atoms.positions, v, cell, 0.5,
                        make_thermostat("nhc", 300.0, 50.0), rng)
     integ.run(100_000)
     e, c = cons.residuals(integ.x)

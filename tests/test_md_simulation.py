@@ -69,7 +69,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, reference_run):
             if sim.step == 237:                       # mid-chunk, between checkpoints
                 os.kill(os.getpid(), signal.SIGKILL)
         sim = _sim({str(path)!r})
-        sim.callbacks.append(killer)
+        sim.attach(lambda ev: killer(ev.simulation))
         sim.run()
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -91,7 +91,7 @@ def test_ctrl_c_leaves_consistent_store_and_resumes(tmp_path, reference_run):
         if s.step == 123:
             os.kill(os.getpid(), signal.SIGINT)
 
-    sim.callbacks.append(interrupt)
+    sim.attach(lambda ev: interrupt(ev.simulation))
     with pytest.raises(KeyboardInterrupt, match="consistent"):
         sim.run()
     ts = TrajectoryStore.open(path, mode="r")

@@ -20,11 +20,11 @@ def test_rc_run_with_deepmd_ensemble(tmp_path):
     ens = DeePMDEnsemble(PATHS, atoms, k=5, sigma_high=100.0)
     seen = []
 
-    def record(sim):  # per step: the deviation the ensemble holds after the step
-        seen.append((sim.integrator.step_count, ens.last_check_call, ens.last_model_deviation))
+    def record(ev):  # per step: the deviation the ensemble holds after the step
+        seen.append((ev.simulation.integrator.step_count, ens.last_check_call, ens.last_model_deviation))
 
     sim = Simulation(atoms, ens, mode="RC", temperature=300.0, steps=30, frame_interval=5,
-                     store=tmp_path / "rc.zarr", seed=3, progress=False, callbacks=[record])
+                     store=tmp_path / "rc.zarr", seed=3, progress=False, observers=[record])
     sim.run()
     ds = sim.dataset()
     assert ds.sizes["frame"] == 7

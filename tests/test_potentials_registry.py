@@ -81,3 +81,86 @@ def test_load_errors(tmp_path):
         load("bundled")
     with pytest.raises(ValueError, match="cannot make a force field"):
         load(42)
+
+
+# --------------------------------------------------------------------------------------
+# the open registry: kinds by name, both directions, checkpoint restore
+# --------------------------------------------------------------------------------------
+
+from rotorlab.potentials import registry as reg  # noqa: E402
+
+
+def test_registered_kind_resolves_and_runs_through_simulation(tmp_path):
+    from rotorlab.md.simulation import Simulation
+    from rotorlab.md.testing import tetrahedral_salt
+    from rotorlab.potentials.reference import ReferenceForceField
+
+    calls = []
+
+    def factory(arg, *, topology=None, positions=None, cell=None, **ctx):
+        calls.append(arg)
+        ff = ReferenceForceField.from_topology(topology, positions, cell)
+        ff.spec = f"scaledref:{arg}"
+        return ff
+
+    reg.register("scaledref", factory, description="test kind")
+    try:
+        assert "scaledref" in reg.kinds()
+        with pytest.raises(ValueError, match="already registered"):
+            reg.register("scaledref", factory)
+        atoms, topo = tetrahedral_salt(a=6.4, seed=1)
+        sim = Simulation(atoms, "scaledref:1.0", temperature=300, timestep=0.5, steps=6,
+                         frame_interval=3, seed=1, topology=topo, progress=False,
+                         store=tmp_path / "k.zarr")
+        sim.run()
+        assert calls == ["1.0"]
+        assert sim.spec.potential == "scaledref:1.0"
+        assert open_store_attrs(tmp_path / "k.zarr")["potential_spec"] == "scaledref:1.0"
+        # the reference force field's state is checkpointed, so resume needs no factory call
+        again = Simulation.resume(tmp_path / "k.zarr", steps=3, progress=False)
+        again.run()
+        assert calls == ["1.0"] and again.step == 9
+    finally:
+        reg.unregister("scaledref")
+    with pytest.raises(reg.PotentialSpecError, match="registered kind"):
+        reg.resolve("scaledref:1.0", symbols=["Li"])
+
+
+def open_store_attrs(path):
+    from rotorlab.store import open_store
+
+    return open_store(path).attrs
+
+
+def test_to_spec_round_trips_every_builtin_kind():
+    pytest.importorskip("deepmd")
+    atoms = materials.get("LiBH4", (1, 1, 1))
+    ref = reg.resolve("reference", atoms=atoms)
+    assert reg.to_spec(ref) == "reference"
+    ff = reg.resolve(str(MODEL_DIR / "model.pb"), atoms=atoms)
+    assert reg.to_spec(ff) == str((MODEL_DIR / "model.pb").resolve())
+    assert reg.resolve(reg.to_spec(ff), atoms=atoms).version == ff.version
+    ens = reg.resolve(f"{MODEL_DIR / 'model.pb'},{MODEL_DIR / 'model-seed2.pb'}", atoms=atoms)
+    spec = reg.to_spec(ens)
+    assert isinstance(spec, tuple) and len(spec) == 2
+    assert reg.resolve(spec, atoms=atoms).id == ens.id
+    lj = reg.resolve("ase:ase.calculators.lj:LennardJones", atoms=atoms)
+    assert reg.to_spec(lj) == "ase:ase.calculators.lj:LennardJones"
+    e, f = lj.compute(atoms.positions, atoms.cell.array)[:2]
+    assert np.isfinite(e) and f.shape == (len(atoms), 3)
+    assert reg.to_spec(object()) is None
+
+
+def test_resolve_errors_are_clear(tmp_path):
+    with pytest.raises(reg.PotentialSpecError, match="ase:MODULE:FUNCTION"):
+        reg.resolve("ase:nofunction", symbols=["Li"])
+    with pytest.raises(reg.PotentialSpecError, match="cannot import"):
+        reg.resolve("ase:no_such_module_xyz:f", symbols=["Li"])
+    with pytest.raises(FileNotFoundError, match="ensemble member"):
+        reg.resolve(f"{MODEL_DIR / 'model.pb'},{tmp_path / 'gone.pb'}", symbols=["Li"])
+    with pytest.raises(reg.PotentialSpecError, match="bundled:compressed"):
+        reg.resolve("bundled:weird", material="LiBH4", symbols=["Li"])
+    with pytest.raises(ValueError, match="unknown kind 'evil'"):
+        reg.restore("reference", {}, {"kind": "evil", "class": "os:system"})
+    with pytest.raises(ValueError, match="pass it again"):
+        reg.restore("custom:MyFF", None, None)

@@ -1,12 +1,19 @@
 """Analysis suite (DESIGN §5): transport, rotation, hops, structure, vibrations, report.
 
-Analyzers follow one pattern: construct with options, ``.compute(ds)`` returns ``self``,
-results are xarray objects with ``attrs["units"]`` exposed as properties (which raise a clear
-error before ``compute``); ``from_dataset``/``from_store`` are shortcuts.  Inputs are the
-trajectory Datasets of :mod:`rotorlab.store` (possibly dask-backed); every analysis reads
-them block by block so stores larger than memory work.
+Analyzers derive from :class:`~rotorlab.analysis.base.Analyzer`: construct with options,
+``.compute(ds)`` returns ``self``, results are xarray objects with ``attrs["units"]``
+(dimensionless ``"1"``) exposed as guarded attributes (they raise
+:class:`~rotorlab.analysis.base.NotComputedError` before ``compute``), ``.results`` gathers
+them in one Dataset, ``from_dataset``/``from_store`` are shortcuts and ``.plot()`` draws
+with :mod:`rotorlab.viz`.  Inputs are the trajectory Datasets of :mod:`rotorlab.store`
+(possibly dask-backed); every analysis reads them block by block so stores larger than
+memory work.
 
-Submodules are imported lazily (numba kernels compile on first use).
+The registry (:mod:`rotorlab.analysis.registry`) lists the analyses, what they need and
+return; :func:`available` says which can run on a store, and ``rotorlab analyze`` runs them.
+
+Submodules are imported lazily (numba kernels compile on first use; matplotlib only when
+drawing).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ _EXPORTS = {
     "density_profile": "structure", "write_cube": "structure",
     "PhononDOS": "vibrations", "vacf": "vibrations", "band_centre_shift": "vibrations",
     "analyze": "report",
+    "Analyzer": "base", "Result": "base", "NotComputedError": "base",
+    "available": "registry", "register": "registry", "registry": None,
 }
 
 __all__ = sorted(_EXPORTS)
@@ -32,6 +41,8 @@ __all__ = sorted(_EXPORTS)
 
 def __getattr__(name):
     if name in _EXPORTS:
+        if _EXPORTS[name] is None:
+            return importlib.import_module(f"{__name__}.{name}")
         return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

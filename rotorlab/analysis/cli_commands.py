@@ -1,33 +1,54 @@
-"""``rotorlab analyze STORE... -o DIR`` (picked up by :mod:`rotorlab.cli`)."""
+"""``rotorlab analyze STORE... -o DIR`` (picked up by :mod:`rotorlab.cli`), driven by the registry."""
 
 from __future__ import annotations
 
+import importlib
+
 
 def _cmd_analyze(args) -> int:
+    from rotorlab.analysis import registry as R
+
+    for mod in args.plugin or ():
+        importlib.import_module(mod)  # registers its analyses
+    if args.list:
+        print(R.describe())
+        return 0
+    if not args.stores:
+        raise ValueError("no trajectory stores given (rotorlab analyze STORE... -o DIR; --list shows the analyses)")
+    if not args.output:
+        raise ValueError("-o/--output DIR is required")
     from rotorlab.analysis.report import main_analyze
 
-    kw = {}
+    options = {}
     if args.blocks:
-        kw["transport_kw"] = {"n_blocks": args.blocks}
+        options["transport"] = {"n_blocks": args.blocks}
     if args.sites != "density":
-        kw["hops_kw"] = {"sites": args.sites}
-    main_analyze(args.stores, args.output, rotation=not args.no_rotation, hops=not args.no_hops,
-                 vibrations=not args.no_vibrations, figures=not args.no_figures,
-                 memory=args.memory_mb * 2**20, **kw)
+        options["hops"] = {"sites": args.sites}
+    main_analyze(args.stores, args.output, analyses=args.analyses, rotation=not args.no_rotation,
+                 hops=not args.no_hops, vibrations=not args.no_vibrations, figures=not args.no_figures,
+                 memory=args.memory_mb * 2**20, options=options, overwrite=args.overwrite)
     return 0
 
 
 def add_parsers(sub) -> None:
-    a = sub.add_parser("analyze", help="transport, rotation, hops and vibration analysis of trajectory stores")
-    a.add_argument("stores", nargs="+", help="trajectory store directories")
-    a.add_argument("-o", "--output", required=True, help="output directory (results.nc and figures)")
+    a = sub.add_parser("analyze", help="run the registered analyses (transport, rotation, hops, structure, "
+                                       "vibrations) on trajectory stores")
+    a.add_argument("stores", nargs="*", help="trajectory store directories")
+    a.add_argument("-o", "--output", help="output directory (results.nc and figures); never inside a store")
+    a.add_argument("--analyses", default=None,
+                   help="comma-separated analyses to run (default: every registered analysis that is "
+                        "applicable to each store; see --list)")
+    a.add_argument("--list", action="store_true", help="print the registered analyses and what they need, then exit")
+    a.add_argument("--plugin", action="append", metavar="MODULE",
+                   help="import MODULE first (it registers extra analyses); repeatable")
+    a.add_argument("--overwrite", action="store_true", help="replace an existing DIR/results.nc")
     a.add_argument("--blocks", type=int, default=0, help="independent blocks for the D_tr error (default 5)")
     a.add_argument("--memory-mb", type=float, default=256.0, help="memory budget per block read (MB)")
     a.add_argument("--sites", choices=["density", "reference"], default="density",
                    help="cation sites for hops: maxima of the time-averaged density (default) "
                         "or the mobile-ion positions of the first frame (reference structure)")
-    a.add_argument("--no-rotation", action="store_true")
-    a.add_argument("--no-hops", action="store_true")
-    a.add_argument("--no-vibrations", action="store_true")
+    a.add_argument("--no-rotation", action="store_true", help="skip the rotation analyses")
+    a.add_argument("--no-hops", action="store_true", help="skip the hop analysis")
+    a.add_argument("--no-vibrations", action="store_true", help="skip the phonon DOS")
     a.add_argument("--no-figures", action="store_true")
     a.set_defaults(func=_cmd_analyze)

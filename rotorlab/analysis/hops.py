@@ -26,7 +26,7 @@ import xarray as xr
 from . import _data
 from ._kernels import assign_sites, displacement_events, residence_filter
 from .structure import MobileIonDensity
-from .transport import _Analyzer
+from .base import Analyzer, Result, scalar
 
 
 def _site_distances(site_frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -55,7 +55,8 @@ def find_sites(ds: xr.Dataset, species: str | None = None, spacing: float = 0.25
 
     Returns
     -------
-    ndarray (S, 3) fractional coordinates in [0, 1).
+    xarray.DataArray, shape (S, 3)
+        Fractional coordinates in [0, 1), dims (site, xyz), units "1".
     """
     from scipy.ndimage import gaussian_filter, maximum_filter
 
@@ -76,7 +77,13 @@ def find_sites(ds: xr.Dataset, species: str | None = None, spacing: float = 0.25
             keep.append(i)
     if not keep:
         raise ValueError("no density maxima found: lower the threshold or check the mobile species")
-    return frac[keep] % 1.0
+    return _site_array(frac[keep] % 1.0, "maxima of the smoothed time-averaged density")
+
+
+def _site_array(frac: np.ndarray, method: str) -> xr.DataArray:
+    return xr.DataArray(np.asarray(frac, dtype=float), dims=("site", "xyz"),
+                        coords={"site": np.arange(len(frac))}, name="site_positions",
+                        attrs={"units": "1", "long_name": "fractional site coordinates", "method": method})
 
 
 def reference_sites(ds: xr.Dataset, species: str | None = None) -> np.ndarray:
@@ -91,16 +98,16 @@ def reference_sites(ds: xr.Dataset, species: str | None = None) -> np.ndarray:
 
     Returns
     -------
-    ndarray, shape (S, 3)
-        Fractional coordinates in [0, 1), one site per mobile ion.
+    xarray.DataArray, shape (S, 3)
+        Fractional coordinates in [0, 1), one site per mobile ion, dims (site, xyz), units "1".
     """
     idx = _data.mobile_indices(ds, species)
     x0 = np.asarray(ds["positions"].isel(frame=0).values, dtype=float)[idx]
-    cell = _data.cells(ds)[0]
-    return (x0 @ np.linalg.inv(cell)) % 1.0
+    cell = _data.cells(ds, slice(0, 1))[0]
+    return _site_array((x0 @ np.linalg.inv(cell)) % 1.0, "mobile-ion positions of the first frame")
 
 
-class SiteHops(_Analyzer):
+class SiteHops(Analyzer):
     """Site-to-site hops with a residence filter.
 
     Parameters
@@ -132,17 +139,15 @@ class SiteHops(_Analyzer):
         self.labels, self.r_cut, self.residence_ps = labels, r_cut, residence_ps
         self.species, self.memory = species, memory
 
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
-
     def compute(self, ds: xr.Dataset) -> "SiteHops":
         _data._require(ds, ["positions", "cell"], "SiteHops")
+        if _data.n_frames(ds) < 2:
+            raise ValueError("too few frames for hops (need >= 2)")
         idx = _data.mobile_indices(ds, self.species)
         if isinstance(self.sites, str):
-            sites = reference_sites(ds, self.species)
+            sites = reference_sites(ds, self.species).values
         else:
-            sites = self.sites if self.sites is not None else find_sites(ds, self.species, memory=self.memory)
+            sites = self.sites if self.sites is not None else find_sites(ds, self.species, memory=self.memory).values
         S = len(sites)
         cell0 = _data.cells(ds).mean(axis=0)
         if self.r_cut is None:
@@ -171,63 +176,49 @@ class SiteHops(_Analyzer):
             residence_filter(raw, n_res, cur, cand, run, occ, hops)
         dur_ns = (nf - 1) * dt / 1000.0
         ion = {"ion": idx}
-        self._hops = xr.DataArray(hops, dims="ion", coords=ion, name="hops", attrs={"units": "1"})
-        self._freq = xr.DataArray(hops / dur_ns, dims="ion", coords=ion, name="hop_frequency",
-                                  attrs={"units": "1/ns", "long_name": "hops per ion per ns",
-                                         "residence_frames": n_res, "r_cut_A": r_cut})
         labels = np.asarray(self.labels if self.labels is not None else [f"site{i}" for i in range(S)]).astype(str)
         so = {"site": np.arange(S), "site_label": ("site", labels)}
-        self._occ = xr.DataArray(occ[:S] / nf, dims="site", coords=so, name="site_occupancy",
-                                 attrs={"units": "1", "long_name": "fraction of time each site is held"})
+        occ_da = xr.DataArray(occ[:S] / nf, dims="site", coords=so, name="site_occupancy",
+                              attrs={"units": "1", "long_name": "fraction of time each site is held"})
         ul = sorted(set(labels.tolist()))
-        per_label = [self._occ.values[labels == lab].mean() for lab in ul]
-        frac_ions = [self._occ.values[labels == lab].sum() / N for lab in ul]
-        self._label_occ = xr.Dataset(
+        per_label = [occ_da.values[labels == lab].mean() for lab in ul]
+        frac_ions = [occ_da.values[labels == lab].sum() / N for lab in ul]
+        label_occ = xr.Dataset(
             {"occupancy": ("label", per_label, {"units": "1", "long_name": "mean occupancy of the label's sites"}),
              "ion_fraction": ("label", frac_ions, {"units": "1", "long_name": "fraction of ions on the label"}),
              "n_sites": ("label", [int((labels == lab).sum()) for lab in ul], {"units": "1"})},
             coords={"label": ul})
-        self._unassigned = float(occ[S] / (nf * N))
-        self._sites = sites
-        self._computed = True
+        self._set(
+            hops=xr.DataArray(hops, dims="ion", coords=ion, name="hops", attrs={"units": "1"}),
+            frequency=xr.DataArray(hops / dur_ns, dims="ion", coords=ion, name="hop_frequency",
+                                   attrs={"units": "1/ns", "long_name": "hops per ion per ns",
+                                          "residence_frames": n_res, "r_cut_A": r_cut}),
+            occupancy=occ_da, label_occupancy=label_occ,
+            site_positions=xr.DataArray(np.asarray(sites, dtype=float), dims=("site", "xyz"), coords=so,
+                                        name="site_positions",
+                                        attrs={"units": "1", "long_name": "fractional site coordinates"}),
+            unassigned_fraction=scalar(float(occ[S] / (nf * N)), "1", name="unassigned_fraction",
+                                       long_name="fraction of ion-frames on no site"))
         return self
 
-    @property
-    def hops(self) -> xr.DataArray:
-        """Hop count per ion."""
-        self._check()
-        return self._hops
+    hops = Result("1", "Hop count per ion, dims (ion,).")
+    frequency = Result("1/ns", "Hops per ion per ns, dims (ion,).")
+    occupancy = Result("1", "Per-site fraction of time held (residence filtered), dims (site,).")
+    label_occupancy = Result(None, "Partial occupancies per site label (Dataset, dim label).")
+    site_positions = Result("1", "(site, xyz) fractional site coordinates used (given or found).")
+    unassigned_fraction = Result("1", "0-d fraction of ion-frames assigned to no site.")
 
     @property
-    def frequency(self) -> xr.DataArray:
-        """Hops per ion per ns."""
-        self._check()
-        return self._freq
+    def mean_frequency(self) -> xr.DataArray:
+        """Mean hop frequency over ions, 0-d in 1/ns."""
+        return scalar(float(self.frequency.mean()), "1/ns", name="hop_frequency",
+                      long_name="mean hops per ion per ns")
 
-    @property
-    def mean_frequency(self) -> float:
-        return float(self.frequency.mean())
-
-    @property
-    def occupancy(self) -> xr.DataArray:
-        """Per-site fraction of time held (residence filtered)."""
-        self._check()
-        return self._occ
-
-    @property
-    def label_occupancy(self) -> xr.Dataset:
-        """Partial occupancies per site label."""
-        self._check()
-        return self._label_occ
-
-    @property
-    def site_positions(self) -> np.ndarray:
-        """(S, 3) fractional site coordinates used (given or found)."""
-        self._check()
-        return self._sites
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_bars(self.occupancy, ax=ax, xlabel="site", ylabel="occupancy", **kw)
 
 
-class DisplacementHops(_Analyzer):
+class DisplacementHops(Analyzer):
     """Hops as moves of the smoothed position by more than ``threshold`` Å from rest.
 
     Parameters
@@ -259,18 +250,18 @@ class DisplacementHops(_Analyzer):
         for b in _data.atom_batches(idx.size, nf, self.memory, copies=4):
             x = _data.read_series(ds, "positions", idx[b], self.memory)
             counts[b] = displacement_events(np.ascontiguousarray(_running_mean(x, w)), float(self.threshold), w)
-        self._hops = xr.DataArray(counts, dims="ion", coords={"ion": idx}, attrs={"units": "1"})
-        self._freq = xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="ion", coords={"ion": idx},
-                                  attrs={"units": "1/ns", "threshold_A": self.threshold})
-        self._computed = True
+        self._set(hops=xr.DataArray(counts, dims="ion", coords={"ion": idx}, attrs={"units": "1"}),
+                  frequency=xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="ion", coords={"ion": idx},
+                                         attrs={"units": "1/ns", "threshold_A": self.threshold}))
         return self
 
-    @property
-    def hops(self) -> xr.DataArray:
-        self._check()
-        return self._hops
+    hops = Result("1", "Hop count per ion, dims (ion,).")
+    frequency = Result("1/ns", "Hops per ion per ns, dims (ion,).")
 
     @property
-    def frequency(self) -> xr.DataArray:
-        self._check()
-        return self._freq
+    def mean_frequency(self) -> xr.DataArray:
+        """Mean hop frequency over ions, 0-d in 1/ns."""
+        return scalar(float(self.frequency.mean()), "1/ns", name="hop_frequency")
+
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_bars(self.frequency, ax=ax, xlabel="ion", ylabel="hops per ns", **kw)

@@ -1,12 +1,16 @@
-"""``analyze``: run the analysis suite over several trajectories and write results.nc + figures.
+"""``analyze``: run the registered analyses over several trajectories, write results.nc + figures.
 
-``rotorlab analyze STORE... -o DIR`` calls :func:`analyze`.
+``rotorlab analyze STORE... -o DIR`` calls :func:`analyze`.  Which analyses run comes from the
+registry (:mod:`rotorlab.analysis.registry`): by default every registered analysis that is
+applicable to a store; an analysis that is not applicable or fails is recorded in
+``analysis_status`` (dims run, analysis) and in the notes, and the others still run.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +19,13 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from .transport import MODES, Transport, arrhenius_fit, mode_contributions, sigma_table
+from . import registry as R
+from .transport import MODES, arrhenius_fit, mode_contributions, sigma_table
+
+#: legacy per-analysis keyword arguments of :func:`analyze`
+LEGACY_KW = {"transport_kw": "transport", "reorientation_kw": "reorientation", "hops_kw": "hops",
+             "dos_kw": "dos"}
+_BOOL_VARS = ("below_measurable", "diffusive")
 
 RUN_VARS = {
     "D_tr": "cm^2/s", "D_tr_err": "cm^2/s", "D_tr_bound": "cm^2/s", "below_measurable": "1",
@@ -56,82 +66,164 @@ def _clean_attrs(attrs: dict) -> dict:
     return out
 
 
-def analyze_run(ds: xr.Dataset, *, rotation: bool = True, hops: bool = True, vibrations: bool = True,
-                transport_kw: dict | None = None, reorientation_kw: dict | None = None,
-                hops_kw: dict | None = None, dos_kw: dict | None = None,
-                memory: float = _data.DEFAULT_MEMORY) -> tuple[dict, dict]:
-    """Analyse one trajectory.
+def select_analyses(analyses: str | Sequence[str] | None = None, *, rotation: bool = True, hops: bool = True,
+                    vibrations: bool = True) -> list[R.AnalysisSpec]:
+    """Registry entries to run: ``analyses`` (names, or a comma-separated string) or all registered.
+
+    ``rotation``/``hops``/``vibrations`` False drop those groups from the default selection
+    (and from an explicit one).  Unknown names raise ValueError listing the registered ones.
+    """
+    if analyses is None or analyses == "all":
+        chosen = R.specs()
+    else:
+        names = [a.strip() for a in analyses.split(",")] if isinstance(analyses, str) else list(analyses)
+        names = [n for n in names if n]
+        if not names:
+            raise ValueError("no analyses selected")
+        chosen = [R.get(n) for n in dict.fromkeys(names)]
+    off = {g for g, on in (("rotation", rotation), ("hops", hops), ("vibrations", vibrations)) if not on}
+    return [s for s in chosen if s.group not in off]
+
+
+def _accepts(cls, name: str) -> bool:
+    if cls.__init__ is object.__init__:
+        return False
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def analyze_run(ds: xr.Dataset, *, analyses: str | Sequence[str] | None = None, rotation: bool = True,
+                hops: bool = True, vibrations: bool = True, options: Mapping[str, Mapping] | None = None,
+                memory: float = _data.DEFAULT_MEMORY, **legacy_kw) -> tuple[dict, dict]:
+    """Run the selected registered analyses on one trajectory.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Trajectory.
+    analyses, rotation, hops, vibrations
+        Selection, see :func:`select_analyses`.
+    options : mapping, optional
+        Analysis name → constructor options (override the registry defaults).
+    memory : float
+        Bytes per materialised block (passed to every analyzer that takes ``memory``).
+    **legacy_kw
+        ``transport_kw``, ``reorientation_kw``, ``hops_kw``, ``dos_kw``: options of those analyses.
 
     Returns
     -------
     scalars : dict
-        The per-run numbers of ``results.nc`` (NaN when not applicable).
+        Per-run numbers for ``results.nc``: name → 0-d DataArray with units.
     curves : dict
-        ``msd`` and (when velocities exist) ``dos`` DataArrays for figures, plus ``notes``.
+        ``curves`` (analysis name → 1-D DataArray for the report figures), ``status``
+        (analysis name → "ok", "not applicable: …" or "failed: …") and ``notes``.
     """
-    notes = []
-    vals = {k: np.nan for k in RUN_VARS}
-    tr = Transport(memory=memory, **(transport_kw or {})).compute(ds)
-    r = tr.result
-    for k in ("D_tr", "D_tr_err", "D_tr_bound", "sigma", "sigma_err", "sigma_bound", "n_ions", "volume"):
-        vals[k] = float(r[k])
-    vals["below_measurable"] = bool(r["below_measurable"])
-    vals["msd_exponent"] = float(r["msd_exponent"])
-    vals["diffusive"] = bool(r["diffusive"])
-    if not vals["diffusive"] and not vals["below_measurable"]:
-        notes.append(f"MSD not diffusive (log-log slope {vals['msd_exponent']:.2f}): D_tr reflects "
-                     "local motion; run longer")
+    opts = {k: dict(v) for k, v in (options or {}).items()}
+    for k, v in legacy_kw.items():
+        if k not in LEGACY_KW:
+            raise TypeError(f"analyze_run() got an unexpected keyword argument {k!r}")
+        if v:
+            opts.setdefault(LEGACY_KW[k], {}).update(v)
+    chosen = select_analyses(analyses, rotation=rotation, hops=hops, vibrations=vibrations)
+    unknown = set(opts) - {s.name for s in R.specs()}
+    if unknown:
+        raise ValueError(f"options given for unknown analyses {sorted(unknown)}; registered: {R.names()}")
+    notes, status, curves = [], {}, {}
+    vals: dict[str, xr.DataArray] = {}
     nf = _data.n_frames(ds)
-    vals["n_frames"] = nf
-    vals["duration"] = float((nf - 1) * _data.frame_dt_ps(ds))
-    curves = {"msd": tr.msd}
-    if rotation and "rotor" in ds.dims and ds.sizes["rotor"] > 0 and "orientation_atoms" in ds:
-        from .rotation import Reorientation
-
-        vals["reorientation_frequency"] = Reorientation(memory=memory, **(reorientation_kw or {})).compute(ds).mean_frequency
-    if hops:
-        from .hops import SiteHops
-
+    vals["n_frames"] = xr.DataArray(nf, attrs={"units": "1"})
+    try:
+        dur = float((nf - 1) * _data.frame_dt_ps(ds))
+    except ValueError:
+        dur = float("nan")
+    vals["duration"] = xr.DataArray(dur, attrs={"units": "ps"})
+    for spec in chosen:
+        chk = spec.applicable(ds)
+        if not chk:
+            status[spec.name] = f"not applicable: {chk.reason}"
+            continue
+        o = dict(opts.get(spec.name, {}))
         try:
-            vals["hop_frequency"] = SiteHops(memory=memory, **(hops_kw or {})).compute(ds).mean_frequency
-        except ValueError as exc:
-            notes.append(f"hops skipped: {exc}")
-    if vibrations:
-        if "velocities" in ds.variables:
-            from .vibrations import PhononDOS
+            cls = spec.cls
+            if "memory" not in o and _accepts(cls, "memory"):
+                o["memory"] = memory
+            a = spec.run(ds, **o)
+            summ = spec.summary(a) if spec.summary is not None else {}
+            for k, v in summ.items():
+                if k in vals and k not in ("n_frames", "duration"):
+                    raise ValueError(f"summary variable {k!r} is produced by two analyses")
+                if not isinstance(v, xr.DataArray) or v.ndim != 0 or "units" not in v.attrs:
+                    raise TypeError(f"summary {k!r} of {spec.name!r} must be a 0-d DataArray with units")
+                vals[k] = v
+            if spec.curve is not None:
+                curves[spec.name] = spec.curve(a)
+        except Exception as exc:  # one analysis failing never stops the others
+            status[spec.name] = f"failed: {type(exc).__name__}: {exc}"
+            continue
+        status[spec.name] = "ok"
+        if spec.name == "transport":
+            r = a.result
+            if not bool(r["diffusive"]) and not bool(r["below_measurable"]):
+                notes.append(f"MSD not diffusive (log-log slope {float(r['msd_exponent']):.2f}): D_tr reflects "
+                             "local motion; run longer")
+    by_reason: dict[str, list[str]] = {}
+    for name, st in status.items():
+        if st.startswith("failed"):
+            notes.append(f"{name} {st}")
+        elif st != "ok":
+            by_reason.setdefault(st, []).append(name)
+    notes += [f"{', '.join(n)} {st}" for st, n in by_reason.items()]
+    return vals, {"curves": curves, "status": status, "notes": notes}
 
-            sp = str(r.attrs["mobile_species"])
-            d = PhononDOS(species=sp, memory=memory, **(dos_kw or {})).compute(ds)
-            bc = d.band_centre_of(sp)
-            vals["cation_band_centre"] = bc
-            vals["cation_band_centre_meV"] = bc * U.THZ_TO_MEV
-            vals["cation_band_centre_cm1"] = bc * U.THZ_TO_CM1
-            curves["dos"] = d.pdos.sel(species=sp)
-        else:
-            notes.append("no velocities: cation band centre not computed")
-    curves["notes"] = notes
-    return vals, curves
+
+def _check_output(outdir: Path, items: list, overwrite: bool) -> None:
+    """Refuse to write into an input store or a zarr store, or to replace results.nc unasked."""
+    out = outdir.resolve()
+    for it in items:
+        if isinstance(it, xr.Dataset):
+            continue
+        p = Path(it).resolve()
+        if out == p or p in out.parents:
+            raise ValueError(f"refusing to write the analysis into the input store {it}: "
+                             "choose an output directory outside it (nothing written)")
+    if (out / "zarr.json").exists() or (out / ".zgroup").exists():
+        raise ValueError(f"refusing to write the analysis into {outdir}: it is a zarr store (nothing written)")
+    if (out / "results.nc").exists() and not overwrite:
+        raise FileExistsError(f"{outdir / 'results.nc'} exists; pass --overwrite (overwrite=True) to replace it "
+                              "(nothing written)")
 
 
-def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops: bool = True,
-            vibrations: bool = True, figures: bool = True, memory: float = _data.DEFAULT_MEMORY,
-            **kw) -> xr.Dataset:
-    """Analyse trajectories and write ``outdir/results.nc`` and PNG+SVG figures.
+def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str] | None = None,
+            rotation: bool = True, hops: bool = True, vibrations: bool = True, figures: bool = True,
+            memory: float = _data.DEFAULT_MEMORY, options: Mapping[str, Mapping] | None = None,
+            overwrite: bool = True, **kw) -> xr.Dataset:
+    """Run the registered analyses over trajectories; write ``outdir/results.nc`` and PNG+SVG figures.
 
     Parameters
     ----------
     paths_or_datasets : iterable of path or xarray.Dataset
         Store directories (opened with :func:`rotorlab.store.open_store`) or Datasets.
     outdir : path
+        Output directory; never inside an input store.
+    analyses : str or sequence of str, optional
+        Registry names (or ``"a,b"``); default: every registered analysis, each run where
+        applicable (:func:`rotorlab.analysis.available`).
     rotation, hops, vibrations : bool
-        Switch analyses off.
+        Switch those groups of analyses off.
     figures : bool
-        Write ``msd``, ``dos``, ``arrhenius``, ``mode_contributions`` and ``conductivity_drop``
-        figures (where there is data for them).
+        Write ``msd``, ``dos``, ``rdf``, ``orientation_acf``, ``arrhenius``,
+        ``mode_contributions`` and ``conductivity_drop`` figures (where there is data).
     memory : float
         Bytes per materialised block.
+    options : mapping, optional
+        Analysis name → constructor options.
+    overwrite : bool
+        Replace an existing ``results.nc`` (the CLI passes False unless ``--overwrite``).
     **kw
-        ``transport_kw``, ``reorientation_kw``, ``hops_kw``, ``dos_kw`` passed on.
+        ``transport_kw``, ``reorientation_kw``, ``hops_kw``, ``dos_kw`` (legacy options).
 
     Returns
     -------
@@ -139,38 +231,59 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
         Dim ``run`` with coordinates ``material``, ``constraint_mode``, ``target_temperature``
         and variables D_tr, D_tr_err (block standard error), D_tr_bound, below_measurable,
         sigma, sigma_err, sigma_bound, reorientation_frequency, hop_frequency,
-        cation_band_centre (THz, meV, cm⁻¹) …; when complete UC/RC/RTC/RTVC sets exist for one
+        cation_band_centre (THz, meV, cm⁻¹), the summaries of the other analyses …,
+        ``analysis_status`` (run, analysis); when complete UC/RC/RTC/RTVC sets exist for one
         material also ``r_mode``/``delta``/``drop`` (temperature_mc); Arrhenius fits per
         (material, mode) group along ``arrhenius_group``.
+
+    Raises
+    ------
+    ValueError
+        No input, unknown analysis, or an output directory inside an input store.
+    FileExistsError
+        ``results.nc`` exists and ``overwrite`` is False.
     """
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     items = list(paths_or_datasets)
     if not items:
         raise ValueError("analyze needs at least one store or dataset")
+    selected = select_analyses(analyses, rotation=rotation, hops=hops, vibrations=vibrations)
+    _check_output(outdir, items, overwrite)
     names, rows, curves_all, meta = [], [], [], []
     for i, it in enumerate(items):
         ds, name = _open(it, i)
-        vals, curves = analyze_run(ds, rotation=rotation, hops=hops, vibrations=vibrations, memory=memory, **kw)
+        vals, curves = analyze_run(ds, analyses=[s.name for s in selected], memory=memory, options=options, **kw)
         if name in names:
             name = f"{name}_{i}"
         names.append(name)
         rows.append(vals)
         curves_all.append(curves)
         meta.append((str(ds.attrs.get("material") or "unknown"), str(ds.attrs.get("constraint_mode") or "UC").upper(),
-                     _data.temperature_K(ds)))
+                     _data.temperature_K(ds) if R._requirement_reason(ds, "temperature") is None else float("nan")))
+    outdir.mkdir(parents=True, exist_ok=True)
     res = xr.Dataset(coords={"run": names,
                              "material": ("run", [m[0] for m in meta]),
                              "constraint_mode": ("run", [m[1] for m in meta]),
                              "target_temperature": ("run", np.array([m[2] for m in meta], float), {"units": "K"})})
-    for k, u in RUN_VARS.items():
-        v = np.array([r[k] for r in rows])
-        res[k] = xr.DataArray(v.astype(bool) if k in ("below_measurable", "diffusive") else v.astype(float), dims="run",
-                              attrs={"units": u})
+    units = dict(RUN_VARS)
+    for r in rows:
+        for k, v in r.items():
+            units.setdefault(k, str(v.attrs["units"]))
+    for k, u in units.items():
+        if k in _BOOL_VARS:
+            v = np.array([bool(r[k]) if k in r else False for r in rows])
+        else:
+            v = np.array([float(r[k]) if k in r else np.nan for r in rows], dtype=float)
+        res[k] = xr.DataArray(v, dims="run", attrs={"units": u})
+    sel_names = [s.name for s in selected]
+    res = res.assign_coords(analysis=sel_names)
+    res["analysis_status"] = xr.DataArray(
+        np.array([[c["status"].get(n, "not run") for n in sel_names] for c in curves_all], dtype=str),
+        dims=("run", "analysis"), attrs={"units": "1", "long_name": "ok, not applicable: why, or failed: why"})
     res["D_tr"].attrs["method"] = ("slope/6 of the all-origin FFT MSD; drift: system COM removed for UC/RC, "
                                    "none for T-constrained modes; error: standard error over independent time blocks")
     res["below_measurable"].attrs["threshold_cm2_s"] = U.D_MEASURABLE_CM2_S
-    site_rule = (kw.get("hops_kw") or {}).get("sites", "density")
+    site_rule = {**(kw.get("hops_kw") or {}), **((options or {}).get("hops") or {})}.get("sites", "density")
     res["hop_frequency"].attrs["method"] = (
         "sites: " + ("mobile-ion positions of the first frame (reference structure)"
                      if isinstance(site_rule, str) and site_rule == "reference" else
@@ -213,6 +326,8 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
     # mode contributions per material
     mcs = {}
     for mat in sorted(set(m[0] for m in meta)):
+        if "transport" not in sel_names:
+            break
         sub = res.isel(run=np.flatnonzero(res["material"].values == mat))
         if not set(MODES) <= set(sub["constraint_mode"].values.tolist()):
             continue
@@ -241,16 +356,25 @@ def analyze(paths_or_datasets: Iterable, outdir, *, rotation: bool = True, hops:
 
 
 def _figures(res, names, curves_all, mcs, outdir):
-    from . import plotting as P
+    from rotorlab.viz import plots as P
 
     labels = [f"{n} ({m}, {t:g} K)" for n, m, t in zip(names, res["constraint_mode"].values,
                                                        res["target_temperature"].values)]
-    P.save(P.plot_msd([c["msd"] for c in curves_all], labels), outdir, "msd")
-    dl = [(c["dos"], lab) for c, lab in zip(curves_all, labels) if "dos" in c]
-    if dl:
-        sp = {str(d["species"].values) for d, _ in dl if "species" in d.coords}
-        P.save(P.plot_dos([d for d, _ in dl], [lab for _, lab in dl],
-                          species=sp.pop() if len(sp) == 1 else None), outdir, "dos")
+    per = {}
+    for c, lab in zip(curves_all, labels):
+        for name, cv in c["curves"].items():
+            per.setdefault(name, []).append((cv, lab))
+    for name, cl in per.items():
+        cvs, labs = [cv for cv, _ in cl], [lab for _, lab in cl]
+        if name == "transport":
+            P.save(P.plot_msd(cvs, labs), outdir, "msd")
+        elif name == "dos":
+            sp = {str(d["species"].values) for d in cvs if "species" in d.coords}
+            P.save(P.plot_dos(cvs, labs, species=sp.pop() if len(sp) == 1 else None), outdir, "dos")
+        else:
+            style = dict(R.get(name).curve_style) if name in R.names() else {}
+            ax = P.plot_curves(cvs, labs, **style)
+            P.save(ax.figure, outdir, name)
     groups = {}
     for mat in np.unique(res["material"].values):
         for mode in np.unique(res["constraint_mode"].values):
@@ -283,6 +407,16 @@ def main_analyze(stores: Sequence[str], outdir: str, **kw) -> xr.Dataset:
             if "diffusive" in r and not bool(r["diffusive"]):
                 s += (f"  [NOT diffusive: MSD log-log slope {float(r['msd_exponent']):.2f}; "
                       "local motion, run longer]")
+        st = {str(a): str(x) for a, x in zip(res["analysis"].values, r["analysis_status"].values)}
+        if st.get("transport", "ok") != "ok":
+            s = f"transport {st['transport']}"
+        elif "transport" not in st:
+            s = "transport not selected"
         print(f"{str(r['run'].values)}: {s}")
+        ok = [a for a, x in st.items() if x == "ok"]
+        print(f"    ran: {', '.join(ok) if ok else 'nothing'}")
+        for a, x in st.items():
+            if x != "ok" and a != "transport":
+                print(f"    {a}: {x}")
     print(f"wrote {Path(outdir) / 'results.nc'}")
     return res

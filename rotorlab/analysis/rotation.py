@@ -24,7 +24,7 @@ from rotorlab import units as U
 
 from . import _data
 from ._kernels import autocorr_fft, reorientation_events
-from .transport import _Analyzer
+from .base import Analyzer, Result, scalar
 
 
 def _rotor_indices(ds: xr.Dataset, kind: str | None) -> np.ndarray:
@@ -118,7 +118,7 @@ def angle_projections(u: xr.DataArray, cell: np.ndarray) -> xr.DataArray:
     return out
 
 
-class RotorOrientation(_Analyzer):
+class RotorOrientation(Analyzer):
     """Orientation vectors and θ_a/θ_b/θ_c projections of the rotors (optionally one kind).
 
     Parameters
@@ -132,35 +132,26 @@ class RotorOrientation(_Analyzer):
     def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
         self.kind, self.memory = kind, memory
 
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
+    vectors = Result("1", "(frame, rotor, xyz) unit orientation vectors.")
+    theta = Result("degree", "(frame, rotor, axis) angles to lattice vectors a, b, c in degrees.")
 
     def compute(self, ds: xr.Dataset) -> "RotorOrientation":
-        self._u = orientation_vectors(ds, self.kind, self.memory)
-        c = _data.cells(ds)
-        self._theta = angle_projections(self._u, c)
-        self._computed = True
+        u = orientation_vectors(ds, self.kind, self.memory)
+        self._set(vectors=u, theta=angle_projections(u, _data.cells(ds)))
         return self
 
-    @property
-    def vectors(self) -> xr.DataArray:
-        """(frame, rotor, xyz) unit vectors."""
-        self._check()
-        return self._u
-
-    @property
-    def theta(self) -> xr.DataArray:
-        """(frame, rotor, axis) angles to lattice vectors a, b, c in degrees."""
-        self._check()
-        return self._theta
+    def _plot(self, P, ax=None, **kw):
+        th = self.theta
+        return P.plot_histograms([th.sel(axis=a) for a in th["axis"].values],
+                                 [f"θ_{a}" for a in th["axis"].values], ax=ax, bins=kw.pop("bins", 36),
+                                 xlabel="angle to lattice vector (degree)", **kw)
 
 
 def _frames_for(ps: float, dt_ps: float) -> int:
     return max(1, int(round(ps / dt_ps)))
 
 
-class Reorientation(_Analyzer):
+class Reorientation(Analyzer):
     """Reorientation events (> ``threshold_deg`` from the previous resting direction) and frequency.
 
     Parameters
@@ -183,10 +174,6 @@ class Reorientation(_Analyzer):
         self.settle_ps = smooth_ps if settle_ps is None else settle_ps
         self.kind, self.memory = kind, memory
 
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
-
     def compute(self, ds: xr.Dataset) -> "Reorientation":
         u = orientation_vectors(ds, self.kind, self.memory)
         nf = u.sizes["frame"]
@@ -198,43 +185,29 @@ class Reorientation(_Analyzer):
                                               _frames_for(self.settle_ps, dt))
         dur_ns = (nf - 1) * dt / 1000.0
         rc = {"rotor": u["rotor"]}
-        self._counts = xr.DataArray(counts, dims="rotor", coords=rc, name="reorientation_count",
-                                    attrs={"units": "1"})
-        self._freq = xr.DataArray(counts / dur_ns, dims="rotor", coords=rc, name="reorientation_frequency",
-                                  attrs={"units": "1/ns", "long_name": "reorientation events per rotor per ns",
-                                         "threshold_deg": self.threshold_deg, "smooth_ps": self.smooth_ps})
-        self._events = xr.DataArray(events, dims=("frame", "rotor"), coords=rc, attrs={"units": "1"})
-        self._smoothed = xr.DataArray(us, dims=("frame", "rotor", "xyz"), coords=rc, attrs={"units": "1"})
-        self._computed = True
+        self._set(
+            counts=xr.DataArray(counts, dims="rotor", coords=rc, name="reorientation_count",
+                                attrs={"units": "1"}),
+            frequency=xr.DataArray(counts / dur_ns, dims="rotor", coords=rc, name="reorientation_frequency",
+                                   attrs={"units": "1/ns", "long_name": "reorientation events per rotor per ns",
+                                          "threshold_deg": self.threshold_deg, "smooth_ps": self.smooth_ps}),
+            events=xr.DataArray(events, dims=("frame", "rotor"), coords=rc, attrs={"units": "1"}),
+            smoothed=xr.DataArray(us, dims=("frame", "rotor", "xyz"), coords=rc, attrs={"units": "1"}))
         return self
 
-    @property
-    def counts(self) -> xr.DataArray:
-        """Number of events per rotor."""
-        self._check()
-        return self._counts
+    counts = Result("1", "Number of events per rotor, dims (rotor,).")
+    frequency = Result("1/ns", "Events per rotor per ns, dims (rotor,).")
+    events = Result("1", "(frame, rotor) True where an event is detected.")
+    smoothed = Result("1", "(frame, rotor, xyz) libration-smoothed unit vectors.")
 
     @property
-    def frequency(self) -> xr.DataArray:
-        """Events per rotor per ns."""
-        self._check()
-        return self._freq
+    def mean_frequency(self) -> xr.DataArray:
+        """Mean reorientation frequency over rotors, 0-d in 1/ns."""
+        return scalar(float(self.frequency.mean()), "1/ns", name="reorientation_frequency",
+                      long_name="mean reorientation events per rotor per ns")
 
-    @property
-    def mean_frequency(self) -> float:
-        """Mean reorientation frequency (1/ns) over rotors."""
-        return float(self.frequency.mean())
-
-    @property
-    def events(self) -> xr.DataArray:
-        """(frame, rotor) True where an event is detected."""
-        self._check()
-        return self._events
-
-    @property
-    def smoothed(self) -> xr.DataArray:
-        self._check()
-        return self._smoothed
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_bars(self.frequency, ax=ax, xlabel="rotor", ylabel="reorientations per ns", **kw)
 
 
 def legendre_acf(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,7 +229,7 @@ def legendre_acf(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p1, 1.5 * c2 - 0.5
 
 
-class OrientationACF(_Analyzer):
+class OrientationACF(Analyzer):
     """P1/P2 orientation autocorrelations ``⟨P_l(u(t)·u(t+τ))⟩`` (all origins, FFT).
 
     Parameters
@@ -272,34 +245,35 @@ class OrientationACF(_Analyzer):
     def __init__(self, kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
         self.kind, self.memory = kind, memory
 
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
-
     def compute(self, ds: xr.Dataset) -> "OrientationACF":
         u = orientation_vectors(ds, self.kind, self.memory)
         p1, p2 = legendre_acf(u.values)
         lag = np.arange(u.sizes["frame"]) * _data.frame_dt_ps(ds)
         co = {"lag_time": lag}
-        self._p1 = xr.DataArray(p1, dims="lag_time", coords=co, name="P1", attrs={"units": "1"})
-        self._p2 = xr.DataArray(p2, dims="lag_time", coords=co, name="P2", attrs={"units": "1"})
-        for a in (self._p1, self._p2):
+        a1 = xr.DataArray(p1, dims="lag_time", coords=co, name="P1", attrs={"units": "1"})
+        a2 = xr.DataArray(p2, dims="lag_time", coords=co, name="P2", attrs={"units": "1"})
+        for a in (a1, a2):
             a["lag_time"].attrs["units"] = "ps"
-        self._computed = True
+        self._set(p1=a1, p2=a2)
         return self
 
-    @property
-    def p1(self) -> xr.DataArray:
-        self._check()
-        return self._p1
+    p1 = Result("1", "⟨P1(u(t)·u(t+τ))⟩, dims (lag_time,), lag_time in ps.")
+    p2 = Result("1", "⟨P2(u(t)·u(t+τ))⟩, dims (lag_time,), lag_time in ps.")
 
     @property
-    def p2(self) -> xr.DataArray:
-        self._check()
-        return self._p2
+    def p2_time(self) -> xr.DataArray:
+        """First lag (ps) where P2 drops below 1/e, 0-d; NaN if it never does within the run."""
+        p2 = self.p2
+        below = np.flatnonzero(p2.values < np.exp(-1.0))
+        t = float(p2["lag_time"].values[below[0]]) if below.size else float("nan")
+        return scalar(t, "ps", name="p2_relaxation_time", long_name="first lag with P2 < 1/e")
+
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_curves([self.p1, self.p2], ["P1", "P2"], ax=ax, xlabel="lag time (ps)",
+                             ylabel="orientation autocorrelation", **kw)
 
 
-class RotationalFreeEnergy(_Analyzer):
+class RotationalFreeEnergy(Analyzer):
     """``F(θ, φ) = −k_B T ln p(θ, φ)`` of the orientation vectors in the lattice frame.
 
     Parameters
@@ -312,10 +286,6 @@ class RotationalFreeEnergy(_Analyzer):
     def __init__(self, bins: tuple[int, int] = (36, 72), kind: str | None = None,
                  memory: float = _data.DEFAULT_MEMORY):
         self.bins, self.kind, self.memory = bins, kind, memory
-
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
 
     def compute(self, ds: xr.Dataset) -> "RotationalFreeEnergy":
         u = orientation_vectors(ds, self.kind, self.memory).values
@@ -337,24 +307,20 @@ class RotationalFreeEnergy(_Analyzer):
         th_c = np.degrees(np.arccos(0.5 * (cos_edges[:-1] + cos_edges[1:])))
         ph_c = 0.5 * (phi_edges[:-1] + phi_edges[1:])
         co = {"theta": th_c, "phi": ph_c}
-        self._p = xr.DataArray(p, dims=("theta", "phi"), coords=co, name="probability", attrs={"units": "1/sr"})
-        self._F = xr.DataArray(F, dims=("theta", "phi"), coords=co, name="free_energy",
-                               attrs={"units": "eV", "long_name": "-kT ln p(theta, phi), min shifted to 0"})
-        for a in (self._p, self._F):
+        pa = xr.DataArray(p, dims=("theta", "phi"), coords=co, name="probability", attrs={"units": "1/sr"})
+        Fa = xr.DataArray(F, dims=("theta", "phi"), coords=co, name="free_energy",
+                          attrs={"units": "eV", "long_name": "-kT ln p(theta, phi), min shifted to 0"})
+        for a in (pa, Fa):
             a["theta"].attrs["units"] = "degree"
             a["phi"].attrs["units"] = "degree"
-        self._computed = True
+        self._set(probability=pa, free_energy=Fa)
         return self
 
-    @property
-    def probability(self) -> xr.DataArray:
-        self._check()
-        return self._p
+    probability = Result("1/sr", "p(θ, φ) per solid angle, dims (theta, phi) in degrees.")
+    free_energy = Result("eV", "F(θ, φ) = −kT ln p, min shifted to 0, NaN where p = 0; dims (theta, phi).")
 
-    @property
-    def free_energy(self) -> xr.DataArray:
-        self._check()
-        return self._F
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_map(self.free_energy, ax=ax, xdim="phi", ydim="theta", label="F (eV)", **kw)
 
 
 def dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
@@ -381,7 +347,7 @@ def dihedral(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> 
     return np.degrees(np.arctan2(y, x))
 
 
-class P2S6Dihedral(_Analyzer):
+class P2S6Dihedral(Analyzer):
     """S–P–P–S dihedral of every P2S6 rotor and its jumps.
 
     The dihedral uses the P–P pair of ``orientation_atoms`` and, on each P, the S atom of the
@@ -407,10 +373,6 @@ class P2S6Dihedral(_Analyzer):
     def __init__(self, threshold_deg: float = 60.0, smooth_ps: float = 0.1, kind: str = "P2S6",
                  memory: float = _data.DEFAULT_MEMORY):
         self.threshold_deg, self.smooth_ps, self.kind, self.memory = threshold_deg, smooth_ps, kind, memory
-
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
 
     def compute(self, ds: xr.Dataset) -> "P2S6Dihedral":
         ridx = _rotor_indices(ds, self.kind)
@@ -460,28 +422,29 @@ class P2S6Dihedral(_Analyzer):
                     t += 1
         del sm
         rc = {"rotor": ridx}
-        self._dih = xr.DataArray(ang, dims=("frame", "rotor"), coords=rc, name="dihedral",
-                                 attrs={"units": "degree", "long_name": "S-P-P-S dihedral"})
-        self._jumps = xr.DataArray(counts, dims="rotor", coords=rc, name="dihedral_jumps", attrs={"units": "1"})
-        self._freq = xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="rotor", coords=rc,
-                                  name="dihedral_jump_frequency", attrs={"units": "1/ns"})
-        self._computed = True
+        dih = xr.DataArray(ang, dims=("frame", "rotor"), coords=rc, name="dihedral",
+                           attrs={"units": "degree", "long_name": "S-P-P-S dihedral"})
+        dih = dih.assign_coords(time=("frame", _data.frame_times_ps(ds), {"units": "ps"}))
+        self._set(dihedral=dih,
+                  jumps=xr.DataArray(counts, dims="rotor", coords=rc, name="dihedral_jumps", attrs={"units": "1"}),
+                  frequency=xr.DataArray(counts / ((nf - 1) * dt / 1000.0), dims="rotor", coords=rc,
+                                         name="dihedral_jump_frequency", attrs={"units": "1/ns"}))
         return self
 
-    @property
-    def dihedral(self) -> xr.DataArray:
-        self._check()
-        return self._dih
+    dihedral = Result("degree", "S-P-P-S dihedral, dims (frame, rotor), in (−180, 180].")
+    jumps = Result("1", "Dihedral jumps per rotor, dims (rotor,).")
+    frequency = Result("1/ns", "Dihedral jumps per rotor per ns, dims (rotor,).")
 
     @property
-    def jumps(self) -> xr.DataArray:
-        self._check()
-        return self._jumps
+    def mean_frequency(self) -> xr.DataArray:
+        """Mean dihedral-jump frequency over rotors, 0-d in 1/ns."""
+        return scalar(float(self.frequency.mean()), "1/ns", name="dihedral_jump_frequency")
 
-    @property
-    def frequency(self) -> xr.DataArray:
-        self._check()
-        return self._freq
+    def _plot(self, P, ax=None, **kw):
+        d = self.dihedral
+        return P.plot_curves([d.isel(rotor=k) for k in range(min(d.sizes["rotor"], 6))],
+                             [f"rotor {int(r)}" for r in d["rotor"].values[:6]], ax=ax, x="time",
+                             xlabel="time (ps)", ylabel="S-P-P-S dihedral (degree)", **kw)
 
 
 def _running_mean(a: np.ndarray, window: int) -> np.ndarray:

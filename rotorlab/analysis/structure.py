@@ -23,7 +23,7 @@ from rotorlab import units as U
 
 from . import _data
 from ._kernels import histogram_grid_add, rdf_hist
-from .transport import _Analyzer
+from .base import Analyzer, Result, scalar
 
 BOHR = 0.529177210903  # Å (CODATA 2018); not in rotorlab.units
 
@@ -102,7 +102,7 @@ def _rdf_driver(ds, read_a: Callable, read_b: Callable | None, na: int, nb: int,
     return r, g, edges
 
 
-class RDF(_Analyzer):
+class RDF(Analyzer):
     """Partial radial distribution function g_ab(r) for any (triclinic) cell.
 
     Parameters
@@ -122,10 +122,6 @@ class RDF(_Analyzer):
         self.a, self.b = a, (a if b is None else b)
         self.r_max, self.nbins, self.frames, self.memory = r_max, nbins, frames, memory
 
-    @classmethod
-    def from_dataset(cls, ds, *args, **kw):
-        return cls(*args, **kw).compute(ds)
-
     def compute(self, ds: xr.Dataset) -> "RDF":
         _data._require(ds, ["positions", "cell"], "g(r)")
         ia = _data.select_species(ds, self.a)
@@ -134,17 +130,27 @@ class RDF(_Analyzer):
         ra = lambda fs: _data.read_block(ds, "positions", fs, ia)  # noqa: E731
         rb = None if same else (lambda fs: _data.read_block(ds, "positions", fs, ib))  # noqa: E731
         r, g, _ = _rdf_driver(ds, ra, rb, ia.size, ib.size, self.r_max, self.nbins, self.memory, self.frames)
-        self._g = xr.DataArray(g, dims="r", coords={"r": r}, name=f"g_{self.a}_{self.b}",
-                               attrs={"units": "1", "long_name": f"g(r) {self.a}-{self.b}"})
-        self._g["r"].attrs["units"] = "Å"
-        self._computed = True
+        ga = xr.DataArray(g, dims="r", coords={"r": r}, name=f"g_{self.a}_{self.b}",
+                          attrs={"units": "1", "long_name": f"g(r) {self.a}-{self.b}"})
+        ga["r"].attrs["units"] = "Å"
+        self._set(rdf=ga)
         return self
 
+    rdf = Result("1", "g(r), dims (r,), r in Å (bin centres).")
+
     @property
-    def rdf(self) -> xr.DataArray:
-        """g(r), dims (r,), r in Å (bin centres)."""
-        self._check()
-        return self._g
+    def first_peak(self) -> xr.Dataset:
+        """Position (Å) and height (units "1") of the highest maximum of g(r), 0-d each."""
+        g = self.rdf
+        k = int(np.nanargmax(g.values)) if np.isfinite(g.values).any() else None
+        pos = float(g["r"].values[k]) if k is not None else float("nan")
+        h = float(g.values[k]) if k is not None else float("nan")
+        return xr.Dataset({"position": scalar(pos, "Å"), "height": scalar(h, "1")},
+                          attrs={"pair": f"{self.a}-{self.b}"})
+
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_curves([self.rdf], [kw.pop("label", f"{self.a}-{self.b}")], ax=ax, xlabel="r (Å)",
+                             ylabel="g(r)", **kw)
 
 
 def rotor_com(ds: xr.Dataset, frames: slice, kind: str | None = None) -> np.ndarray:
@@ -172,7 +178,7 @@ def rotor_com(ds: xr.Dataset, frames: slice, kind: str | None = None) -> np.ndar
     return out
 
 
-class AnionFreeEnergy(_Analyzer):
+class AnionFreeEnergy(Analyzer):
     """``F(r) = −k_B T ln g(r)`` between cations and rotor (anion) centres of mass.
 
     Parameters
@@ -187,10 +193,6 @@ class AnionFreeEnergy(_Analyzer):
                  nbins: int = 150, memory: float = _data.DEFAULT_MEMORY):
         self.cation, self.kind, self.r_max, self.nbins, self.memory = cation, kind, r_max, nbins, memory
 
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
-
     def compute(self, ds: xr.Dataset) -> "AnionFreeEnergy":
         ic = _data.mobile_indices(ds, self.cation)
         nrot = rotor_com(ds, slice(0, 1), self.kind).shape[1]
@@ -201,24 +203,20 @@ class AnionFreeEnergy(_Analyzer):
         with np.errstate(divide="ignore"):
             F = np.where(g > 0, -kT * np.log(np.where(g > 0, g, 1.0)), np.nan)
         co = {"r": r}
-        self._g = xr.DataArray(g, dims="r", coords=co, name="g_cation_anion", attrs={"units": "1"})
-        self._F = xr.DataArray(F, dims="r", coords=co, name="free_energy",
-                               attrs={"units": "eV", "long_name": "-kT ln g(r) cation-anion COM"})
-        for a in (self._g, self._F):
+        ga = xr.DataArray(g, dims="r", coords=co, name="g_cation_anion", attrs={"units": "1"})
+        Fa = xr.DataArray(F, dims="r", coords=co, name="free_energy",
+                          attrs={"units": "eV", "long_name": "-kT ln g(r) cation-anion COM"})
+        for a in (ga, Fa):
             a["r"].attrs["units"] = "Å"
-        self._computed = True
+        self._set(rdf=ga, free_energy=Fa)
         return self
 
-    @property
-    def rdf(self) -> xr.DataArray:
-        self._check()
-        return self._g
+    rdf = Result("1", "g(r) between cations and rotor centres of mass, dims (r,), r in Å.")
+    free_energy = Result("eV", "F(r) = −kT ln g(r) (NaN where g = 0), dims (r,).")
 
-    @property
-    def free_energy(self) -> xr.DataArray:
-        """F(r) in eV (NaN where g = 0)."""
-        self._check()
-        return self._F
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_curves([self.free_energy], [kw.pop("label", "cation-anion COM")], ax=ax, xlabel="r (Å)",
+                             ylabel="F(r) (eV)", **kw)
 
 
 def _frac_block(ds, fs, idx):
@@ -230,7 +228,7 @@ def _frac_block(ds, fs, idx):
     return x
 
 
-class MobileIonDensity(_Analyzer):
+class MobileIonDensity(Analyzer):
     """Time-averaged 3D number density of the mobile ions on a fractional grid.
 
     Parameters
@@ -245,10 +243,6 @@ class MobileIonDensity(_Analyzer):
     def __init__(self, species: str | None = None, spacing: float = 0.2, shape: tuple[int, int, int] | None = None,
                  memory: float = _data.DEFAULT_MEMORY):
         self.species, self.spacing, self.shape, self.memory = species, spacing, shape, memory
-
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
 
     def compute(self, ds: xr.Dataset) -> "MobileIonDensity":
         idx = _data.mobile_indices(ds, self.species)
@@ -269,33 +263,37 @@ class MobileIonDensity(_Analyzer):
         self._ref = _frac_block(ds, slice(0, 1), np.arange(ds.sizes["atom"]))[0] % 1.0
         self._mobile = idx
         co = {f"grid_{k}": (np.arange(n) + 0.5) / n for k, n in zip("abc", shape)}
-        self._d = xr.DataArray(dens, dims=("grid_a", "grid_b", "grid_c"), coords=co, name="density",
-                               attrs={"units": "1/Å^3", "long_name": "time-averaged mobile-ion number density",
-                                      "cell": cell.tolist()})
-        self._computed = True
+        for k in "abc":
+            co[f"grid_{k}"] = (f"grid_{k}", co[f"grid_{k}"], {"units": "1"})
+        self._set(density=xr.DataArray(dens, dims=("grid_a", "grid_b", "grid_c"), coords=co, name="density",
+                                       attrs={"units": "1/Å^3",
+                                              "long_name": "time-averaged mobile-ion number density",
+                                              "cell": cell.tolist()}))
         return self
 
-    @property
-    def density(self) -> xr.DataArray:
-        """(grid_a, grid_b, grid_c) number density in ions/Å³ (voxel-centred fractional coords)."""
-        self._check()
-        return self._d
+    density = Result("1/Å^3", "(grid_a, grid_b, grid_c) number density in ions/Å³ "
+                              "(voxel-centred fractional coordinates).")
 
     @property
     def probability(self) -> xr.DataArray:
-        """Density normalised to sum 1 over voxels."""
+        """Density normalised to sum 1 over voxels, units "1"."""
         d = self.density
         return xr.DataArray(d.values / d.values.sum(), dims=d.dims, coords=d.coords, attrs={"units": "1"})
 
+    def _plot(self, P, ax=None, axis: str = "c", **kw):
+        d = self.density
+        return P.plot_map(d.mean(f"grid_{axis}", keep_attrs=True), ax=ax,
+                          label=f"density averaged along {axis} (1/Å^3)", **kw)
+
     def write_cube(self, path, include_mobile: bool = False, comment: str = "rotorlab mobile-ion density") -> None:
         """Write a Gaussian cube file (Bohr; density in 1/Bohr³) with the frame-0 framework atoms."""
-        self._check()
+        self._require_computed()
         from ase.data import atomic_numbers
 
         keep = np.ones(self._species.size, bool)
         if not include_mobile:
             keep[self._mobile] = False
-        write_cube(path, self._d.values * BOHR**3, self._cell, self._ref[keep] @ self._cell,
+        write_cube(path, self.density.values * BOHR**3, self._cell, self._ref[keep] @ self._cell,
                    [atomic_numbers[s] for s in self._species[keep]], comment=comment, centred=True)
 
 

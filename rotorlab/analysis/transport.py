@@ -37,19 +37,10 @@ from rotorlab import units as U
 
 from . import _data
 from ._kernels import msd_fft
+from .base import Analyzer, Result, scalar
 
 MODES = ("UC", "RC", "RTC", "RTVC")
 CONTRIBUTIONS = ("Rot", "Trs", "Vib")
-
-
-class _Analyzer:
-    """Mixin: result properties raise a clear error before ``compute``."""
-
-    _computed = False
-
-    def _check(self):
-        if not self._computed:
-            raise RuntimeError(f"{type(self).__name__}: call .compute(...) before reading results")
 
 
 # ---------------------------------------------------------------------------------------
@@ -68,33 +59,9 @@ def fit_window_indices(n_lags: int, window: tuple[float, float]) -> np.ndarray:
     return np.arange(lo, hi + 1)
 
 
-def fit_diffusion(lag_time_ps: np.ndarray, msd_A2: np.ndarray, window: tuple[float, float] = (0.1, 0.5),
-                  dim: int = 3) -> tuple[float, float]:
-    """Fit ``MSD = 2 dim D t + c`` over a fractional window of lag times.
-
-    Parameters
-    ----------
-    lag_time_ps : ndarray, shape (L,)
-        Lag times (ps), ``lag_time_ps[0] = 0``.
-    msd_A2 : ndarray, shape (L,)
-        MSD (Å²).
-    window : (float, float)
-        Fractions of the largest lag delimiting the fit.
-    dim : int
-        Dimensionality (3).
-
-    Returns
-    -------
-    D : float
-        Diffusion coefficient (cm²/s).
-    intercept : float
-        Fitted intercept (Å²).
-
-    Raises
-    ------
-    ValueError
-        If fewer than 3 lags fall in the window.
-    """
+def _fit_diffusion(lag_time_ps, msd_A2, window=(0.1, 0.5), dim=3) -> tuple[float, float]:
+    """(D in cm²/s, intercept in Å²) as floats; see :func:`fit_diffusion`."""
+    lag_time_ps, msd_A2 = np.asarray(lag_time_ps, dtype=float), np.asarray(msd_A2, dtype=float)
     idx = fit_window_indices(len(lag_time_ps), window)
     if idx.size < 3:
         raise ValueError(
@@ -105,8 +72,50 @@ def fit_diffusion(lag_time_ps: np.ndarray, msd_A2: np.ndarray, window: tuple[flo
     return float(slope / (2 * dim) * U.A2_PER_PS_TO_CM2_PER_S), float(icpt)
 
 
+def fit_diffusion(lag_time_ps: np.ndarray, msd_A2: np.ndarray, window: tuple[float, float] = (0.1, 0.5),
+                  dim: int = 3) -> xr.Dataset:
+    """Fit ``MSD = 2 dim D t + c`` over a fractional window of lag times.
+
+    Parameters
+    ----------
+    lag_time_ps : array_like, shape (L,)
+        Lag times (ps), ``lag_time_ps[0] = 0``.
+    msd_A2 : array_like, shape (L,)
+        MSD (Å²).
+    window : (float, float)
+        Fractions of the largest lag delimiting the fit.
+    dim : int
+        Dimensionality (3).
+
+    Returns
+    -------
+    xarray.Dataset
+        0-d ``D`` (cm²/s) and ``intercept`` (Å²); ``attrs["fit_window"]``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than 3 lags fall in the window.
+    """
+    D, icpt = _fit_diffusion(lag_time_ps, msd_A2, window, dim)
+    return xr.Dataset({"D": scalar(D, "cm^2/s", long_name="diffusion coefficient"),
+                       "intercept": scalar(icpt, "Å^2", long_name="fitted MSD intercept")},
+                      attrs={"fit_window": list(window), "dim": int(dim)})
+
+
+def _msd_exponent(lag_time_ps, msd_A2, window=(0.1, 0.5)) -> tuple[float, float]:
+    """(β, MSD at the window's end) as floats; see :func:`msd_exponent`."""
+    idx = fit_window_indices(len(lag_time_ps), window)
+    t, m = np.asarray(lag_time_ps)[idx], np.asarray(msd_A2)[idx]
+    ok = (t > 0) & (m > 0)
+    if ok.sum() < 2:
+        return float("nan"), float(m[-1]) if m.size else float("nan")
+    beta = np.polyfit(np.log(t[ok]), np.log(m[ok]), 1)[0]
+    return float(beta), float(m[-1])
+
+
 def msd_exponent(lag_time_ps: np.ndarray, msd_A2: np.ndarray,
-                 window: tuple[float, float] = (0.1, 0.5)) -> tuple[float, float]:
+                 window: tuple[float, float] = (0.1, 0.5)) -> xr.Dataset:
     """Log-log slope of the MSD over the fit window and the MSD at the window's end.
 
     Parameters
@@ -120,18 +129,13 @@ def msd_exponent(lag_time_ps: np.ndarray, msd_A2: np.ndarray,
 
     Returns
     -------
-    beta : float
-        d ln MSD / d ln t over the window (1 for diffusion, 2 ballistic, → 0 caged).
-    msd_end : float
-        MSD at the last lag of the window (Å²).
+    xarray.Dataset
+        0-d ``beta`` (units "1"): d ln MSD / d ln t over the window (1 for diffusion, 2
+        ballistic, → 0 caged); ``msd_end`` (Å²): MSD at the last lag of the window.
     """
-    idx = fit_window_indices(len(lag_time_ps), window)
-    t, m = np.asarray(lag_time_ps)[idx], np.asarray(msd_A2)[idx]
-    ok = (t > 0) & (m > 0)
-    if ok.sum() < 2:
-        return float("nan"), float(m[-1]) if m.size else float("nan")
-    beta = np.polyfit(np.log(t[ok]), np.log(m[ok]), 1)[0]
-    return float(beta), float(m[-1])
+    beta, msd_end = _msd_exponent(lag_time_ps, msd_A2, window)
+    return xr.Dataset({"beta": scalar(beta, "1", long_name="log-log slope of the MSD"),
+                       "msd_end": scalar(msd_end, "Å^2", long_name="MSD at the end of the fit window")})
 
 
 def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float, charge: float = 1.0):
@@ -139,7 +143,7 @@ def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float
 
     Parameters
     ----------
-    D_cm2_s : float or ndarray
+    D_cm2_s : float, ndarray or xarray.DataArray
         Tracer diffusion coefficient (cm²/s).
     n_ions : int
         Number of mobile ions in the cell.
@@ -151,14 +155,16 @@ def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float
 
     Returns
     -------
-    float or ndarray
-        σ in mS/cm.
+    xarray.DataArray
+        σ in mS/cm (``attrs["units"]``), shape of ``D_cm2_s`` (0-d for a scalar; an input
+        DataArray keeps its dims and coords).
     """
     q = charge * U.E_CHARGE
-    D = np.asarray(D_cm2_s) * 1e-4  # m²/s
+    D = (D_cm2_s if isinstance(D_cm2_s, xr.DataArray) else xr.DataArray(np.asarray(D_cm2_s, dtype=float))) * 1e-4
     V = volume_A3 * 1e-30  # m³
-    sigma_S_m = n_ions * q * q * D / (V * U.KB_SI * temperature_K)
-    return sigma_S_m * 10.0  # S/m → mS/cm
+    out = n_ions * q * q * D / (V * U.KB_SI * temperature_K) * 10.0  # S/m → mS/cm
+    out.attrs = {"units": "mS/cm", "long_name": "Nernst-Einstein ionic conductivity"}
+    return out.rename("sigma")
 
 
 def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
@@ -174,7 +180,7 @@ def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     return out
 
 
-class Transport(_Analyzer):
+class Transport(Analyzer):
     """MSD, D_tr with block-averaged error, Nernst–Einstein σ and the below-measurable flag.
 
     Parameters
@@ -218,15 +224,11 @@ class Transport(_Analyzer):
         self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
         self.min_msd = float(min_msd)
 
-    @classmethod
-    def from_store(cls, path, **kw) -> "Transport":
-        from rotorlab.store import open_store  # lazy: store is an optional sibling module
-
-        return cls(**kw).compute(open_store(path))
-
-    @classmethod
-    def from_dataset(cls, ds: xr.Dataset, **kw) -> "Transport":
-        return cls(**kw).compute(ds)
+    msd = Result("Å^2", "All-origin MSD of the mobile ions, dims (lag_time,), lag_time in ps.")
+    block_msd = Result("Å^2", "MSD of each independent block, dims (block, block_lag_time).")
+    result = Result(None, "0-d D_tr, D_tr_err, D_tr_bound, below_measurable, sigma, sigma_err, "
+                          "sigma_bound, msd_exponent, msd_fit_end, diffusive, volume, temperature, "
+                          "n_ions and D_tr_blocks (block,), each with units.")
 
     def compute(self, ds: xr.Dataset) -> "Transport":
         _data._require(ds, ["positions", "cell"], "Transport")
@@ -247,15 +249,15 @@ class Transport(_Analyzer):
         lag = np.arange(nf) * dt
         # fit the full-trajectory MSD over the same absolute lag window as the blocks, so the
         # block standard error bounds the error of this (more origins, same lags) estimate
-        D, icpt = fit_diffusion(lag[:block_len], msd[:block_len], self.window)
+        D, icpt = _fit_diffusion(lag[:block_len], msd[:block_len], self.window)
         Db = np.empty(self.n_blocks)
         bmsd = np.empty((self.n_blocks, block_len))
         for k in range(self.n_blocks):
             fr = slice(k * block_len, (k + 1) * block_len)
             bmsd[k] = _ion_msd_sum(staged, fr, self.memory) / idx.size
-            Db[k] = fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
+            Db[k] = _fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
         D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
-        beta, msd_end = msd_exponent(lag[:block_len], msd[:block_len], self.window)
+        beta, msd_end = _msd_exponent(lag[:block_len], msd[:block_len], self.window)
         diffusive = bool(self.min_exponent <= beta <= self.max_exponent
                          and msd_end >= self.min_msd)
         if not diffusive and not D < U.D_MEASURABLE_CM2_S:
@@ -268,7 +270,7 @@ class Transport(_Analyzer):
             warnings.warn(
                 f"MSD of the mobile ions is not in the diffusive regime over the fit window "
                 f"({'; '.join(why)}): D_tr = {D:.2e} cm²/s reflects local motion, "
-                "not long-range transport; run longer", RuntimeWarning, stacklevel=2)
+                "not long-range transport; run longer", RuntimeWarning, stacklevel=3)
         V = float(_data.volumes(ds).mean())
         T = _data.temperature_K(ds)
         q = float(self.charge if self.charge is not None else (ds.attrs.get("mobile_charge") or 1.0))
@@ -276,15 +278,14 @@ class Transport(_Analyzer):
         sig = float(nernst_einstein(D, idx.size, V, T, q))
         sig_err = float(nernst_einstein(D_err, idx.size, V, T, q))
         sig_bound = float(nernst_einstein(U.D_MEASURABLE_CM2_S, idx.size, V, T, q))
-        lag_c = ("lag_time", lag, {"units": "ps"})
-        self._msd = xr.DataArray(msd, dims="lag_time", coords={"lag_time": lag_c[1]}, name="msd",
-                                 attrs={"units": "Å^2", "drift_removed": drift,
-                                        "long_name": "mean squared displacement (all origins)"})
-        self._msd["lag_time"].attrs["units"] = "ps"
-        self._block_msd = xr.DataArray(bmsd, dims=("block", "block_lag_time"),
-                                       coords={"block_lag_time": lag[:block_len]}, name="block_msd",
-                                       attrs={"units": "Å^2"})
-        self._block_msd["block_lag_time"].attrs["units"] = "ps"
+        msd_da = xr.DataArray(msd, dims="lag_time", coords={"lag_time": lag}, name="msd",
+                              attrs={"units": "Å^2", "drift_removed": drift,
+                                     "long_name": "mean squared displacement (all origins)"})
+        msd_da["lag_time"].attrs["units"] = "ps"
+        block_da = xr.DataArray(bmsd, dims=("block", "block_lag_time"),
+                                coords={"block_lag_time": lag[:block_len]}, name="block_msd",
+                                attrs={"units": "Å^2"})
+        block_da["block_lag_time"].attrs["units"] = "ps"
         nan = float("nan")
         res = xr.Dataset()
         res["D_tr"] = xr.DataArray(nan if below else D, attrs={
@@ -316,45 +317,32 @@ class Transport(_Analyzer):
         res["n_ions"] = xr.DataArray(int(idx.size), attrs={"units": "1"})
         res.attrs.update({"mobile_species": str(_data.species(ds)[idx[0]]), "charge_e": q,
                           "fit_window": list(self.window), "n_blocks": self.n_blocks})
-        self._result = res
-        self._computed = True
+        self._set(msd=msd_da, block_msd=block_da, result=res)
         return self
 
     @property
-    def msd(self) -> xr.DataArray:
-        """All-origin MSD of the mobile ions, dims (lag_time,), Å²."""
-        self._check()
-        return self._msd
+    def D(self) -> xr.DataArray:
+        """D_tr, 0-d in cm²/s (NaN when below measurable); ``float(tr.D)`` gives the number."""
+        return self.result["D_tr"]
 
     @property
-    def block_msd(self) -> xr.DataArray:
-        """MSD of each independent block, dims (block, block_lag_time), Å²."""
-        self._check()
-        return self._block_msd
+    def D_err(self) -> xr.DataArray:
+        """Block standard error of D_tr, 0-d in cm²/s."""
+        return self.result["D_tr_err"]
 
     @property
-    def result(self) -> xr.Dataset:
-        """Scalars D_tr, D_tr_err, D_tr_bound, below_measurable, sigma, sigma_err, sigma_bound, …"""
-        self._check()
-        return self._result
+    def sigma(self) -> xr.DataArray:
+        """σ, 0-d in mS/cm (NaN when below measurable)."""
+        return self.result["sigma"]
 
     @property
-    def D(self) -> float:
-        """D_tr in cm²/s (NaN when below measurable)."""
-        return float(self.result["D_tr"])
+    def below_measurable(self) -> xr.DataArray:
+        """0-d bool (units "1"): D_tr below 1e-8 cm²/s."""
+        return self.result["below_measurable"]
 
-    @property
-    def D_err(self) -> float:
-        return float(self.result["D_tr_err"])
-
-    @property
-    def sigma(self) -> float:
-        """σ in mS/cm (NaN when below measurable)."""
-        return float(self.result["sigma"])
-
-    @property
-    def below_measurable(self) -> bool:
-        return bool(self.result["below_measurable"])
+    def _plot(self, P, ax=None, **kw):
+        return P.plot_curves([self.msd], [kw.pop("label", "MSD")], ax=ax, xscale="log", yscale="log",
+                             skip_first=True, **kw)
 
 
 def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
@@ -569,7 +557,7 @@ def mode_contributions(sigma: xr.DataArray, sigma_bound: xr.DataArray | None = N
     Returns
     -------
     xarray.Dataset
-        ``delta`` (contribution, …) in decades, ``delta_kind``, ``r``, ``r_lo``, ``r_hi``,
+        ``delta`` (contribution, …) in decades (units "1"), ``delta_kind``, ``r``, ``r_lo``, ``r_hi``,
         ``r_kind`` (contribution, …), ``drop`` and ``drop_kind`` (mode, …).
     """
     if "mode" not in sigma.dims:
@@ -617,15 +605,15 @@ def mode_contributions(sigma: xr.DataArray, sigma_bound: xr.DataArray | None = N
     cdims = ("contribution",) + other_dims
     mdims = ("mode",) + other_dims
     out = xr.Dataset(coords={"contribution": list(CONTRIBUTIONS), "mode": list(MODES), **coords})
-    out["delta"] = xr.DataArray(delta, dims=cdims, attrs={"units": "decades", "long_name": "Δ log10 σ"})
-    out["delta_kind"] = xr.DataArray(dkind.astype(str), dims=cdims)
+    out["delta"] = xr.DataArray(delta, dims=cdims, attrs={"units": "1", "long_name": "Δ log10 σ (decades)"})
+    out["delta_kind"] = xr.DataArray(dkind.astype(str), dims=cdims, attrs={"units": "1"})
     out["r"] = xr.DataArray(r, dims=cdims, attrs={"units": "1", "long_name": "mode contribution r_mode"})
     out["r_lo"] = xr.DataArray(rlo, dims=cdims, attrs={"units": "1"})
     out["r_hi"] = xr.DataArray(rhi, dims=cdims, attrs={"units": "1"})
-    out["r_kind"] = xr.DataArray(rkind.astype(str), dims=cdims)
-    out["drop"] = xr.DataArray(drop, dims=mdims, attrs={"units": "decades",
-                                                        "long_name": "log10(sigma_UC / sigma_mode)"})
-    out["drop_kind"] = xr.DataArray(dropk.astype(str), dims=mdims)
+    out["r_kind"] = xr.DataArray(rkind.astype(str), dims=cdims, attrs={"units": "1"})
+    out["drop"] = xr.DataArray(drop, dims=mdims, attrs={"units": "1",
+                                                        "long_name": "log10(sigma_UC / sigma_mode) (decades)"})
+    out["drop_kind"] = xr.DataArray(dropk.astype(str), dims=mdims, attrs={"units": "1"})
     return out
 
 

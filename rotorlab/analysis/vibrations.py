@@ -22,7 +22,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from .transport import _Analyzer
+from .base import Analyzer, Result, scalar
 
 
 def _species_list(ds, species):
@@ -193,25 +193,43 @@ def dos_from_vacf(c: np.ndarray, dt_ps: float, pad: int = 4) -> tuple[np.ndarray
     return np.fft.rfftfreq(nfft, dt_ps), spec
 
 
-def band_centre(freq: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``∫ ν g dν / ∫ g dν`` along the last axis (units of ``freq``).
-
-    Parameters
-    ----------
-    freq : ndarray, shape (F,)
-        Frequencies (e.g. THz).
-    g : ndarray, shape (..., F)
-        Spectra on ``freq``.
-
-    Returns
-    -------
-    ndarray, shape (...)
-        Band centre(s) in the units of ``freq``.
-    """
+def _band_centre(freq: np.ndarray, g: np.ndarray) -> np.ndarray:
     return np.trapezoid(g * freq, freq, axis=-1) / np.trapezoid(g, freq, axis=-1)
 
 
-class PhononDOS(_Analyzer):
+def band_centre(freq, g, units: str | None = None) -> xr.DataArray:
+    """``∫ ν g dν / ∫ g dν`` along the frequency axis.
+
+    Parameters
+    ----------
+    freq : array_like or xarray.DataArray, shape (F,)
+        Frequencies (e.g. THz).
+    g : array_like or xarray.DataArray, shape (..., F)
+        Spectra on ``freq`` (last axis; for a DataArray the dim ``frequency`` or its last dim).
+    units : str, optional
+        Units of ``freq`` (default ``freq.attrs["units"]`` for a DataArray, else "THz").
+
+    Returns
+    -------
+    xarray.DataArray, shape (...)
+        Band centre(s) in the units of ``freq``; a DataArray ``g`` keeps its other dims/coords.
+    """
+    if units is None:
+        units = str(freq.attrs.get("units", "THz")) if isinstance(freq, xr.DataArray) else "THz"
+    f = np.asarray(freq, dtype=float)
+    if isinstance(g, xr.DataArray):
+        fd = "frequency" if "frequency" in g.dims else g.dims[-1]
+        gt = g.transpose(..., fd)
+        vals = _band_centre(f, np.asarray(gt.values, dtype=float))
+        coords = {k: v for k, v in gt.coords.items() if fd not in v.dims}
+        out = xr.DataArray(vals, dims=gt.dims[:-1], coords=coords)
+    else:
+        out = xr.DataArray(_band_centre(f, np.asarray(g, dtype=float)))
+    out.attrs = {"units": units, "long_name": "band centre"}
+    return out.rename("band_centre")
+
+
+class PhononDOS(Analyzer):
     """Phonon DOS from the mass-weighted VACF, total and projected per species.
 
     Parameters
@@ -226,16 +244,6 @@ class PhononDOS(_Analyzer):
     def __init__(self, species: str | Sequence[str] | None = None, max_lag_ps: float = 5.0,
                  memory: float = _data.DEFAULT_MEMORY):
         self.species, self.max_lag_ps, self.memory = species, max_lag_ps, memory
-
-    @classmethod
-    def from_dataset(cls, ds, **kw):
-        return cls(**kw).compute(ds)
-
-    @classmethod
-    def from_store(cls, path, **kw):
-        from rotorlab.store import open_store
-
-        return cls(**kw).compute(open_store(path))
 
     def compute(self, ds: xr.Dataset) -> "PhononDOS":
         _need_velocities(ds, "the phonon DOS")
@@ -258,45 +266,46 @@ class PhononDOS(_Analyzer):
         total *= scale
         co = {"frequency": freq, "energy": ("frequency", freq * U.THZ_TO_MEV, {"units": "meV"}),
               "wavenumber": ("frequency", freq * U.THZ_TO_CM1, {"units": "cm^-1"})}
-        self._dos = xr.DataArray(total, dims="frequency", coords=co, name="dos",
-                                 attrs={"units": "1/THz", "long_name": "phonon DOS (3N normalised)"})
-        self._pdos = xr.DataArray(spec, dims=("species", "frequency"), coords={"species": sp, **co},
-                                  name="pdos", attrs={"units": "1/THz", "long_name": "species-projected DOS"})
-        for a in (self._dos, self._pdos):
+        dos = xr.DataArray(total, dims="frequency", coords=co, name="dos",
+                           attrs={"units": "1/THz", "long_name": "phonon DOS (3N normalised)"})
+        pdos = xr.DataArray(spec, dims=("species", "frequency"), coords={"species": sp, **co},
+                            name="pdos", attrs={"units": "1/THz", "long_name": "species-projected DOS"})
+        for a in (dos, pdos):
             a["frequency"].attrs["units"] = "THz"
-        bc = band_centre(freq, np.vstack([spec, total[None]]))
-        self._bc = xr.Dataset(
+        bc = _band_centre(freq, np.vstack([spec, total[None]]))
+        bcs = xr.Dataset(
             {"band_centre": ("species", bc, {"units": "THz"}),
              "band_centre_meV": ("species", bc * U.THZ_TO_MEV, {"units": "meV"}),
              "band_centre_cm1": ("species", bc * U.THZ_TO_CM1, {"units": "cm^-1"})},
             coords={"species": sp + ["total"]})
-        self._computed = True
+        self._set(dos=dos, pdos=pdos, band_centres=bcs)
         return self
 
-    @property
-    def dos(self) -> xr.DataArray:
-        """Total DOS (frequency,) in 1/THz, ∫ = 3N."""
-        self._check()
-        return self._dos
+    dos = Result("1/THz", "Total DOS (frequency,), ∫ = 3N; energy (meV) and wavenumber (cm⁻¹) coords.")
+    pdos = Result("1/THz", "Projected DOS (species, frequency).")
+    band_centres = Result(None, "Band centre per species and 'total' in THz, meV and cm⁻¹ (Dataset, dim species).")
 
-    @property
-    def pdos(self) -> xr.DataArray:
-        """Projected DOS (species, frequency) in 1/THz."""
-        self._check()
-        return self._pdos
+    def _results_dataset(self) -> xr.Dataset:
+        # band centres include a "total" row: their species dim is named bc_species here
+        from .base import _merge
 
-    @property
-    def band_centres(self) -> xr.Dataset:
-        """Band centre per species and 'total' in THz, meV and cm⁻¹."""
-        self._check()
-        return self._bc
+        out = _merge([self.dos.to_dataset(name="dos"), self.pdos.to_dataset(name="pdos"),
+                      self.band_centres.rename({"species": "bc_species"})])
+        out.attrs = {"analyzer": type(self).__name__}
+        return out
 
-    def band_centre_of(self, species: str = "total") -> float:
-        """Band centre (THz) of one species or the total."""
+    def band_centre_of(self, species: str = "total") -> xr.DataArray:
+        """Band centre of one species or the total, 0-d in THz (``float(...)`` for the number)."""
         bc = self.band_centres
         if species not in list(bc["species"].values):
             raise ValueError(f"species {species!r} not in this DOS ({list(bc['species'].values)})")
-        return float(bc["band_centre"].sel(species=species))
+        return bc["band_centre"].sel(species=species)
+
+    def _plot(self, P, ax=None, unit: str = "THz", **kw):
+        curves = [self.dos] + [self.pdos.sel(species=s) for s in self.pdos["species"].values]
+        labels = ["total"] + [str(s) for s in self.pdos["species"].values]
+        fig = P.plot_dos(curves, labels, ax=ax, unit=unit, **kw)
+        return ax if ax is not None else fig.axes[0]
 
 
 def band_centre_shift(reference: PhononDOS, other: PhononDOS) -> xr.Dataset:

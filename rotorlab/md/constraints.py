@@ -638,7 +638,7 @@ class Constraints:
         if kinds.shape[0] != n_rot:
             kinds = np.array(["rotor"] * n_rot, dtype=object)
         codes = np.zeros(n_rot, dtype=np.int64)
-        present = sorted(set(kinds.tolist()))
+        present = sorted({str(k) for k in kinds.tolist()})
         if isinstance(mode, Mapping):
             if species is not None:
                 raise ValueError("give either a mode mapping or species, not both")
@@ -648,7 +648,7 @@ class Constraints:
                 if kind not in present:
                     raise ValueError(
                         f"rotor species {kind!r} has no rotors in this system "
-                        f"(present: {present or 'none'})")
+                        f"(present: {', '.join(present) or 'none'})")
                 codes[kinds == kind] = code
         else:
             name = normalise_mode(mode)
@@ -661,7 +661,7 @@ class Constraints:
                     if kind not in present:
                         raise ValueError(
                             f"rotor species {kind!r} has no rotors in this system "
-                            f"(present: {present or 'none'})")
+                            f"(present: {', '.join(present) or 'none'})")
                 sel = np.isin(kinds, wanted)
             if code != MODE_NONE and n_rot == 0:
                 raise ValueError(f"mode {name} needs rotors, but the system has none")

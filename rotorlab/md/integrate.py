@@ -19,7 +19,6 @@ from numba import njit
 
 from rotorlab.md.constraints import Constraints
 from rotorlab.md.thermostats import NVE, Thermostat
-from rotorlab.potentials.base import split_result
 from rotorlab.units import ACCEL, KB, MVV2E
 
 __all__ = ["Integrator", "kick", "drift", "kinetic_energy", "maxwell_boltzmann"]
@@ -130,8 +129,10 @@ class Integrator:
 
     Parameters
     ----------
-    forcefield : ForceField
-        ``compute(positions, cell) -> (energy, forces[, virial])``.
+    energy_forces : callable
+        ``f(positions, cell) -> (energy [eV], forces (N, 3) [eV/Å])``; wrap a force field
+        with :func:`rotorlab.potentials.energy_forces`. The integrator knows nothing else
+        about the potential.
     constraints : Constraints
         Rotor constraints (use mode UC for none).
     positions : ndarray, shape (N, 3)
@@ -156,12 +157,15 @@ class Integrator:
     step_count : int
     """
 
-    def __init__(self, forcefield, constraints: Constraints, positions, velocities, cell,
+    def __init__(self, energy_forces, constraints: Constraints, positions, velocities, cell,
                  dt: float, thermostat: Thermostat | None = None,
                  rng: np.random.Generator | None = None, *, compute_forces: bool = True):
         if not dt > 0 or not math.isfinite(dt):
             raise ValueError(f"timestep must be > 0 fs, got {dt}")
-        self.ff = forcefield
+        if not callable(energy_forces):
+            raise TypeError("Integrator takes a callable (positions, cell) -> (energy, forces); "
+                            "wrap a force field with rotorlab.potentials.energy_forces(ff)")
+        self.energy_forces = energy_forces
         self.cons = constraints
         self.masses = constraints.masses
         self.acc = np.ascontiguousarray(ACCEL / self.masses)
@@ -206,7 +210,8 @@ class Integrator:
             # never hand NaN/inf to a force field (numba cell lists index out of bounds)
             raise FloatingPointError(
                 f"non-finite positions at step {self.step_count + 1}: the dynamics exploded")
-        e, f, _ = split_result(self.ff.compute(self.x, self.cell))
+        out = self.energy_forces(self.x, self.cell)
+        e, f = out[0], out[1]
         f = np.array(f, dtype=np.float64, order="C")
         self.cons.project_forces(f)
         self.f = f

@@ -4,6 +4,12 @@
 ...                           equilibration_steps=1000, steps=10000, store="rc.zarr")
 >>> sim.run()
 >>> rotorlab.Simulation.resume("rc.zarr", steps=5000).run()   # 5000 more steps
+>>> sim = rotorlab.Simulation.from_spec(RunSpec(material="LiBH4", mode="RC", temperature=550))
+
+Every run is described by a :class:`rotorlab.spec.RunSpec` (kept in the store and in every
+checkpoint). Observers are attached with an interval and an event (:meth:`Simulation.attach`,
+:mod:`rotorlab.md.observers`); :meth:`Simulation.stop` ends a run cooperatively from any
+thread and :meth:`Simulation.irun` is the generator form of :meth:`Simulation.run`.
 
 Frames (unwrapped positions, velocities, energies, temperature, conserved energy) go to the
 store every ``frame_interval`` production steps; a checkpoint (complete integrator,
@@ -18,21 +24,23 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from rotorlab.geometry import min_pair_distance
-from rotorlab.md.constraints import Constraints, normalise_mode
+from rotorlab.md.constraints import Constraints
 from rotorlab.md.integrate import Integrator, maxwell_boltzmann
 from rotorlab.md.thermostats import make_thermostat
-from rotorlab.potentials.base import check_species
+from rotorlab.potentials.base import check_species, energy_forces
 from rotorlab.units import PS
 
-__all__ = ["Simulation", "SimulationExploded", "min_pair_distance"]
+__all__ = ["Simulation", "SimulationExploded", "min_pair_distance", "topology_state",
+           "topology_from_state"]
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class SimulationExploded(RuntimeError):
@@ -40,69 +48,80 @@ class SimulationExploded(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------
-# helpers
+# topology in checkpoints (a resumed run rebuilds the exact topology it ran with)
 # --------------------------------------------------------------------------------------
 
-
-def _material(name_or_none):
-    if name_or_none is None:
-        return None
-    from rotorlab import materials
-
-    try:
-        return materials.catalog(name_or_none)
-    except Exception:
-        return None
+_TOPO_ARRAYS = ("masses", "rotor_id", "rotor_ptr", "rotor_atoms", "reference", "reference_com",
+                "orientation_atoms", "bonds", "mobile")
 
 
-def _resolve_potential(potential, topology, positions, cell, material, symbols=None):
-    """Return ``(forcefield, spec)``; ``spec`` is JSON describing how to rebuild it.
+def topology_state(top) -> tuple[dict, dict]:
+    """``(arrays, meta)`` of a :class:`~rotorlab.topology.Topology` for a checkpoint."""
+    arrays = {f"topo_{k}": np.asarray(getattr(top, k)) for k in _TOPO_ARRAYS}
+    for name, idx in top.framework.items():
+        arrays[f"topo_fw_{name}"] = np.asarray(idx, dtype=np.int64)
+    meta = {"symbols": [str(s) for s in top.symbols],
+            "rotor_kind": [str(k) for k in top.rotor_kind],
+            "mobile_species": str(top.mobile_species),
+            "mobile_charge": float(top.mobile_charge), "framework": sorted(top.framework),
+            "unit_specs": {k: {"name": u.name, "composition": dict(u.composition),
+                               "center": u.center, "orientation": u.orientation,
+                               "rotor": bool(u.rotor), "charge": float(u.charge)}
+                           for k, u in top.unit_specs.items()}}
+    return arrays, meta
 
-    ``potential`` may be ``"reference"``, ``"bundled"``, a model file, the id of a model
-    directory under ``datasets/models/``, a list of model files (an ensemble: the first
-    drives, all give the model deviation) or a force-field object.
-    """
-    from rotorlab.potentials.reference import ReferenceForceField
 
-    if potential is None or (isinstance(potential, str) and potential.lower() == "reference"):
-        ff = ReferenceForceField.from_topology(topology, positions, cell, material=material)
-        return ff, {"kind": "reference"}
-    if symbols is None and topology is not None:
-        symbols = list(topology.symbols)
-    mat_name = getattr(material, "name", material)
-    if isinstance(potential, (str, os.PathLike, list, tuple)):
-        from rotorlab.potentials.registry import load
+def topology_from_state(arrays, meta):
+    """Inverse of :func:`topology_state`."""
+    from rotorlab.topology import Topology, UnitSpec
 
-        if isinstance(potential, (list, tuple)):
-            for p in potential:
-                if not Path(p).exists():
-                    raise FileNotFoundError(f"potential file {str(p)!r} does not exist")
-            spec = [str(Path(p).resolve()) for p in potential]
-        else:
-            spec = str(potential)
-            if Path(spec).exists():
-                spec = str(Path(spec).resolve())
-            elif spec.lower() != "bundled" and (os.sep in spec or Path(spec).suffix):
-                raise FileNotFoundError(f"potential file {spec!r} does not exist")
-        ff = load(spec, mat_name, symbols=symbols)
-        return ff, {"kind": "load", "spec": spec, "material": mat_name}
-    if not hasattr(potential, "compute"):
-        raise TypeError("potential must be 'reference', 'bundled', a model path or an object "
-                        "with compute(positions, cell)")
-    if hasattr(potential, "bind") and symbols is not None:
-        potential.bind(symbols)
-    if hasattr(potential, "get_state") and hasattr(type(potential), "from_state"):
-        return potential, {"kind": "state", "class": type(potential).__module__ + ":"
-                           + type(potential).__qualname__}
-    return potential, {"kind": "object", "id": getattr(potential, "id", None),
-                       "version": getattr(potential, "version", None)}
+    a = {k: np.asarray(arrays[f"topo_{k}"]) for k in _TOPO_ARRAYS}
+    n = len(meta["symbols"])
+    return Topology(
+        n_atoms=n, symbols=np.array(meta["symbols"]), masses=a["masses"].astype(np.float64),
+        rotor_id=a["rotor_id"].astype(np.int64), rotor_ptr=a["rotor_ptr"].astype(np.int64),
+        rotor_atoms=a["rotor_atoms"].astype(np.int64), rotor_kind=np.array(meta["rotor_kind"]),
+        reference=a["reference"].astype(np.float64).reshape(-1, 3),
+        reference_com=a["reference_com"].astype(np.float64).reshape(-1, 3),
+        orientation_atoms=a["orientation_atoms"].astype(np.int64).reshape(-1, 2),
+        bonds=a["bonds"].astype(np.int64).reshape(-1, 2), mobile=a["mobile"].astype(np.int64),
+        mobile_species=meta["mobile_species"], mobile_charge=float(meta["mobile_charge"]),
+        framework={k: np.asarray(arrays[f"topo_fw_{k}"], dtype=np.int64)
+                   for k in meta["framework"]},
+        unit_specs={k: UnitSpec(**u) for k, u in meta["unit_specs"].items()})
+
+
+def _detect(atoms, material, rotors):
+    from rotorlab.materials import detect
+
+    return detect(atoms, material, rotors=None if rotors is None else list(rotors))
 
 
 def _default_timestep(material, symbols) -> float:
-    dt = getattr(material, "timestep", None)
-    if dt:
-        return float(dt)
+    if material is not None:
+        from rotorlab.materials import catalog
+
+        dt = getattr(catalog(material), "timestep", None)
+        if dt:
+            return float(dt)
     return 0.5 if "H" in set(symbols) else 1.0
+
+
+def _memory_digest(atoms) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(" ".join(atoms.get_chemical_symbols()).encode())
+    h.update(np.ascontiguousarray(atoms.positions, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(atoms.cell.array, dtype=np.float64).tobytes())
+    return h.hexdigest()[:12]
+
+
+class _Observer:
+    __slots__ = ("fn", "interval", "event", "count")
+
+    def __init__(self, fn, interval, event):
+        self.fn, self.interval, self.event, self.count = fn, interval, event, 0
 
 
 # --------------------------------------------------------------------------------------
@@ -113,24 +132,29 @@ def _default_timestep(material, symbols) -> float:
 class Simulation:
     """A constrained MD run of one material, mode and temperature.
 
+    Every run is described by a :class:`~rotorlab.spec.RunSpec` (``sim.spec``, resolved: seed
+    and timestep filled in, paths absolute); the keyword arguments below are its fields
+    plus what only a live run has (a structure or force-field object, the store path).
+    :meth:`from_spec` builds a run from a spec, :meth:`resume` from a store.
+
     Parameters
     ----------
     atoms_or_material : str or ase.Atoms
-        Catalog material name (built with ``rotorlab.materials.get(name, size)``) or a
-        periodic structure (``atoms.info["material"]`` names its material, if any).
+        Catalog material name (built with ``rotorlab.materials.get(name, size, variant)``)
+        or a periodic structure (``atoms.info["material"]`` names its material, if any).
     potential : str, ForceField or path, default "reference"
-        ``"reference"`` (the numba test potential), ``"bundled"`` or a model path (through
-        ``rotorlab.potentials.load``), or any object with ``compute(positions, cell)``.
+        Any spec :func:`rotorlab.potentials.resolve` accepts (``"reference"``, ``"bundled"``,
+        a model file, several files for an ensemble, ``"KIND:ARG"``) or a force-field object.
     mode : str or mapping
         ``UC, TC, RC, RTC, RTVC, RVC`` or ``{rotor_kind: mode}``.
     temperature : float
-        Target (and initial) temperature [K].
+        Target (and initial) temperature [K]; > 0 unless ``thermostat="nve"``.
     timestep : float, optional
         [fs]; default the material's (Table S1), else 0.5 fs with H and 1 fs without.
     thermostat : {"nhc", "csvr", "langevin", "nve"}
-        Nosé–Hoover chain by default.
+        Nosé–Hoover chain by default (chain ``thermostat_chain``, default 3).
     thermostat_tau : float
-        Thermostat time constant [fs] (default 100).
+        Thermostat time constant [fs] (default 100, as in the reference study).
     equilibration_steps, steps : int
         Steps before production (not stored) and production steps.
     store : path, optional
@@ -149,12 +173,18 @@ class Simulation:
         Relax positions and cell with the potential before MD (``rotorlab.md.relax``).
     size : {"quick", "paper"} or (nx, ny, nz)
         Supercell when a material name is given.
+    variant : str, optional
+        Alternative catalog structure of the material.
+    rotors : sequence of str, optional
+        Units treated as rotors (default the material's), e.g. ``["PS4", "SnS4"]``.
+    replica : int
+        Replica index (recorded; part of the spec's store name).
     topology : Topology, optional
         Skip detection (hand-built systems).
     overwrite : bool
-        Replace an existing store.
+        Replace an existing rotorlab store at ``store``.
     progress : bool
-        Show a tqdm progress bar (terminal and notebook) with ETA and temperature.
+        Attach a tqdm :class:`~rotorlab.md.observers.ProgressBar`.
     explosion_factor : float
         Stop when the temperature exceeds this multiple of the target.
     min_distance : float
@@ -164,14 +194,20 @@ class Simulation:
         Also store (projected) forces.
     chunk_frames : int
         Frames per store chunk (the unit of crash loss).
-    callbacks : sequence of callables, optional
-        ``f(simulation)`` called after every step (observers).
+    observers : sequence, optional
+        ``(function, interval, event)`` tuples (or bare functions: every step) attached
+        before the run; see :meth:`attach`.
+    relax_kwargs : dict, optional
+        Passed to :func:`rotorlab.md.relax.relax`.
+    max_atoms : int, optional
+        Refuse to build larger supercells (default :data:`rotorlab.spec.MAX_ATOMS`).
 
     Raises
     ------
+    rotorlab.spec.SpecError
+        An invalid setting (a ``ValueError`` naming the field).
     ValueError
-        Unknown mode or thermostat, a mode for a species without rotors, ``dt <= 0``,
-        ``T < 0``, non-positive intervals, no potential (``potential=None``).
+        A mode for a species without rotors, no potential (``potential=None``).
     FileNotFoundError
         A potential path that does not exist.
     """
@@ -182,62 +218,134 @@ class Simulation:
                  checkpoint_interval=None, seed=None, constrain_species=None, relax=False,
                  size="quick", topology=None, overwrite=False, progress=True,
                  explosion_factor=5.0, min_distance=0.5, store_forces=False,
-                 chunk_frames=50, callbacks: Sequence[Callable] | None = None,
-                 relax_kwargs=None):
-        # ---- validate scalars first (cheap, clear errors before any work)
-        if temperature is None:
-            raise ValueError("temperature [K] is required")
-        temperature = float(temperature)
-        if not temperature >= 0 or not math.isfinite(temperature):
-            raise ValueError(f"temperature must be >= 0 K, got {temperature}")
-        if timestep is not None and (not float(timestep) > 0 or not math.isfinite(timestep)):
-            raise ValueError(f"timestep must be > 0 fs, got {timestep}")
-        if not isinstance(mode, dict):
-            normalise_mode(mode)
-        for name, val in (("steps", steps), ("equilibration_steps", equilibration_steps)):
-            if int(val) < 0:
-                raise ValueError(f"{name} must be >= 0, got {val}")
-        if int(frame_interval) < 1:
-            raise ValueError(f"frame_interval must be >= 1, got {frame_interval}")
-        if checkpoint_interval is not None and int(checkpoint_interval) < 1:
-            raise ValueError(f"checkpoint_interval must be >= 1, got {checkpoint_interval}")
-        if explosion_factor <= 1:
-            raise ValueError("explosion_factor must be > 1")
-        thermo = make_thermostat(thermostat, temperature, thermostat_tau)
+                 chunk_frames=50, observers=None, relax_kwargs=None, variant=None,
+                 rotors=None, replica=0, thermostat_chain=3, max_atoms=None):
+        import ase
+
+        from rotorlab.spec import RunSpec
+
         if potential is None:
             raise ValueError(
                 "no potential given: pass 'reference' (rotorlab's test force field, not a "
                 "physics-grade model), 'bundled', a DeePMD model file or a list of them, or "
                 "a force-field object with compute(positions, cell)")
-        if isinstance(potential, (str, os.PathLike)) and str(potential).lower() not in (
-                "reference", "bundled") and not Path(potential).exists():
-            raise FileNotFoundError(f"potential file {str(potential)!r} does not exist")
-
-        # ---- structure and topology
-        import ase
-
-        if isinstance(atoms_or_material, str):
-            from rotorlab import materials
-
-            atoms = materials.get(atoms_or_material, size=size)
-        elif isinstance(atoms_or_material, ase.Atoms):
+        atoms = None
+        if isinstance(atoms_or_material, ase.Atoms):
             atoms = atoms_or_material.copy()
+            material, structure, size = atoms.info.get("material"), None, (1, 1, 1)
+            structure = "memory:" + _memory_digest(atoms)
+        elif isinstance(atoms_or_material, str):
+            material, structure = atoms_or_material, None
         else:
             raise TypeError("atoms_or_material must be a material name or ase.Atoms")
-        mat_name = atoms.info.get("material")
-        material = _material(mat_name)
-        if topology is None:
-            from rotorlab.materials import detect
+        ff_obj = None
+        if hasattr(potential, "compute"):
+            from rotorlab.potentials.registry import to_spec
 
-            topology = detect(atoms, material=material)
+            ff_obj = potential
+            pspec = to_spec(potential) or f"custom:{getattr(potential, 'id', type(potential).__name__)}"
+        else:
+            pspec = potential
+        if isinstance(constrain_species, str):
+            constrain_species = [constrain_species]
+        spec = RunSpec(
+            material=material, structure=structure, size=size, variant=variant, rotors=rotors,
+            mode=mode, constrain_species=constrain_species, temperature=temperature,
+            timestep=timestep, thermostat=thermostat, thermostat_tau=thermostat_tau,
+            thermostat_chain=thermostat_chain, equilibration_steps=equilibration_steps,
+            steps=steps, frame_interval=frame_interval, checkpoint_interval=checkpoint_interval,
+            potential=pspec, seed=seed, replica=replica, relax=relax, store_forces=store_forces,
+            chunk_frames=chunk_frames, explosion_factor=explosion_factor,
+            min_distance=min_distance)
+        self._setup(spec, atoms=atoms, topology=topology, ff=ff_obj, store=store,
+                    overwrite=overwrite, progress=progress, observers=observers,
+                    relax_kwargs=relax_kwargs, max_atoms=max_atoms)
+
+    @classmethod
+    def from_spec(cls, spec, *, store=None, overwrite=False, progress=True, structure=None,
+                  topology=None, potential=None, observers=None, relax_kwargs=None,
+                  max_atoms=None) -> "Simulation":
+        """Build the run a :class:`~rotorlab.spec.RunSpec` describes.
+
+        Parameters
+        ----------
+        spec : RunSpec, mapping or path
+            The spec, its dict, or a JSON/YAML file written by :meth:`RunSpec.save`.
+        store : path, optional
+            Trajectory store to write (``spec.store_name`` is the conventional name).
+        overwrite : bool
+            Replace an existing rotorlab store at ``store``.
+        progress : bool
+            Attach a tqdm progress bar.
+        structure : ase.Atoms, optional
+            The starting structure when the spec cannot build it (a run started from an
+            in-memory structure: ``spec.structure == "memory:..."``).
+        topology : Topology, optional
+            Skip detection.
+        potential : ForceField, optional
+            Use this object (a spec naming a ``custom:`` potential needs it).
+        observers, relax_kwargs, max_atoms
+            As for :class:`Simulation`.
+
+        Returns
+        -------
+        Simulation
+        """
+        from rotorlab.spec import RunSpec
+
+        if isinstance(spec, (str, os.PathLike)):
+            spec = RunSpec.load(spec)
+        elif isinstance(spec, dict):
+            spec = RunSpec.from_dict(spec)
+        elif not isinstance(spec, RunSpec):
+            raise TypeError(f"from_spec takes a RunSpec, a dict or a spec file, got "
+                            f"{type(spec).__name__}")
+        sim = cls.__new__(cls)
+        sim._setup(spec, atoms=None if structure is None else structure.copy(),
+                   topology=topology, ff=potential, store=store, overwrite=overwrite,
+                   progress=progress, observers=observers, relax_kwargs=relax_kwargs,
+                   max_atoms=max_atoms)
+        return sim
+
+    def _setup(self, spec, *, atoms, topology, ff, store, overwrite, progress, observers,
+               relax_kwargs, max_atoms):
+        from rotorlab.potentials.registry import resolve
+        from rotorlab.spec import warn_spec
+
+        self._init_runtime(progress, observers)
+        requested_name = spec.store_name  # the name of the spec as given (seed may be unset)
+        # ---- structure and topology
+        if atoms is None:
+            if spec.structure is not None and spec.structure.startswith("memory:"):
+                from rotorlab.spec import SpecError
+
+                raise SpecError("RunSpec.structure: this run started from an in-memory "
+                                "structure (ase.Atoms); pass it again: "
+                                "Simulation.from_spec(spec, structure=atoms)")
+            atoms = spec.build_structure(max_atoms=max_atoms)
+        if spec.material is not None:
+            atoms.info["material"] = spec.material
+        if topology is None:
+            topology = _detect(atoms, spec.material, spec.rotors)
         cell = np.array(atoms.cell.array, dtype=np.float64)
         positions = topology.whole_positions(atoms.positions, cell)
         self.topology = topology
-        self.material = mat_name
+        self.material = spec.material
+        symbols = atoms.get_chemical_symbols()
 
-        ff, ff_spec = _resolve_potential(potential, topology, positions, cell, material)
-        check_species(ff, atoms.get_chemical_symbols())
-        if relax:
+        # ---- potential (the registry is the only place a spec becomes a force field)
+        if ff is None:
+            ff = resolve(spec.potential_string, atoms=atoms, topology=topology,
+                         positions=positions, cell=cell, material=spec.material)
+        elif hasattr(ff, "bind"):
+            ff.bind(symbols)
+        check_species(ff, symbols)
+        dt = spec.timestep if spec.timestep is not None else _default_timestep(
+            spec.material, symbols)
+        spec = spec.resolved(timestep=dt)
+        warn_spec(spec, stacklevel=4)
+        thermo = self._thermostat(spec)
+        if spec.relax:
             from rotorlab.md.relax import relax as _relax
 
             atoms.positions = positions
@@ -248,61 +356,90 @@ class Simulation:
                 # model-deviation checks count force calls: realign them with MD steps
                 ff.reset_statistics()
 
-        cons = Constraints.from_topology(topology, mode, species=constrain_species,
-                                         positions=positions)
-        dt = float(timestep) if timestep is not None else _default_timestep(
-            material, atoms.get_chemical_symbols())
-        if seed is None:
-            seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
-        rng = np.random.Generator(np.random.PCG64(int(seed)))
-        v = maxwell_boltzmann(topology.masses, temperature, rng, cons)
-        self.integrator = Integrator(ff, cons, positions, v, cell, dt, thermo, rng)
-
-        fi = int(frame_interval)
-        if checkpoint_interval is None:
-            checkpoint_interval = max(1000, fi)
-            checkpoint_interval -= checkpoint_interval % fi
-        self.config = {
-            "material": mat_name, "mode": cons.mode, "constrain_species": constrain_species,
-            "temperature": temperature, "timestep": dt, "thermostat": thermo.name,
-            "thermostat_tau": float(thermostat_tau), "equilibration_steps": int(
-                equilibration_steps), "steps": int(steps), "frame_interval": fi,
-            "checkpoint_interval": int(checkpoint_interval), "seed": int(seed),
-            "explosion_factor": float(explosion_factor), "min_distance": float(min_distance),
-            "store_forces": bool(store_forces), "potential": ff_spec,
-            "model_deviation": hasattr(ff, "last_model_deviation"),
-            "potential_id": str(getattr(ff, "id", type(ff).__name__)),
-            "potential_version": str(getattr(ff, "version", "")),
-            "mobile_species": str(topology.mobile_species),
-            "mobile_charge": float(topology.mobile_charge),
-            "checkpoint_version": CHECKPOINT_VERSION,
-        }
-        self.progress = progress
-        self.callbacks = list(callbacks or [])
+        cons = Constraints.from_topology(topology, spec.mode_value,
+                                         species=spec.constrain_species, positions=positions)
+        rng = np.random.Generator(np.random.PCG64(spec.seed))
+        v = maxwell_boltzmann(topology.masses, spec.temperature, rng, cons)
+        self._ff = ff
+        self.integrator = Integrator(energy_forces(ff), cons, positions, v, cell, dt, thermo,
+                                     rng)
+        self.spec = spec
+        self.config = self._config(spec, ff, cons, thermo)
         self.store = None
         self.store_path = None if store is None else Path(store)
         if store is not None:
             from rotorlab.store import TrajectoryStore
 
-            attrs = {
-                "material": mat_name, "constraint_mode": cons.mode,
-                "target_temperature": temperature, "timestep": dt,
-                "thermostat": thermo.describe(), "potential_id": self.config["potential_id"],
-                "potential_version": self.config["potential_version"],
-                "mobile_species": self.config["mobile_species"],
-                "mobile_charge": self.config["mobile_charge"],
-                "n_dof": cons.n_dof, "com_removed": bool(cons.remove_com),
-                "equilibration_steps": int(equilibration_steps),
-                "frame_interval": fi, "seed": int(seed),
-                "constrain_species": constrain_species,
-            }
             self.store = TrajectoryStore.create(
                 store, species=list(topology.symbols), masses=topology.masses,
                 rotor_id=topology.rotor_id, rotor_kind=list(topology.rotor_kind),
-                orientation_atoms=topology.orientation_atoms, attrs=attrs,
-                chunk_frames=chunk_frames, velocities=True, forces=bool(store_forces),
+                orientation_atoms=topology.orientation_atoms,
+                attrs={**self._store_attrs(spec, cons, thermo), "store_name": requested_name},
+                chunk_frames=spec.chunk_frames,
+                velocities=True, forces=spec.store_forces,
                 model_deviation=self.config["model_deviation"], overwrite=overwrite)
             self._checkpoint()
+
+    def _init_runtime(self, progress, observers):
+        self.progress = bool(progress)
+        self._observers: list[_Observer] = []
+        self._stop = threading.Event()
+        self._store_open = True
+        self._last_checkpoint_step = None
+        self.stopped = False
+        self.status = "ready"
+        for ob in observers or ():
+            if callable(ob):
+                self.attach(ob)
+            else:
+                self.attach(*ob)
+
+    @staticmethod
+    def _thermostat(spec):
+        kw = {"chain": spec.thermostat_chain} if spec.thermostat == "nhc" else {}
+        return make_thermostat(spec.thermostat, spec.temperature, spec.thermostat_tau, **kw)
+
+    @staticmethod
+    def _config(spec, ff, cons, thermo) -> dict:
+        """Runtime facts beside the spec (kept in checkpoints; ``rotorlab info`` reads it)."""
+        from rotorlab.potentials.registry import to_spec
+
+        return {
+            "material": spec.material, "mode": cons.mode,
+            "constrain_species": None if spec.constrain_species is None
+            else list(spec.constrain_species),
+            "temperature": spec.temperature, "timestep": spec.timestep,
+            "thermostat": thermo.name, "thermostat_tau": spec.thermostat_tau,
+            "equilibration_steps": spec.equilibration_steps, "steps": spec.steps,
+            "frame_interval": spec.frame_interval,
+            "checkpoint_interval": spec.checkpoint_every(), "seed": spec.seed,
+            "explosion_factor": spec.explosion_factor, "min_distance": spec.min_distance,
+            "store_forces": spec.store_forces,
+            "potential_spec": to_spec(ff) or spec.potential_string,
+            "model_deviation": hasattr(ff, "last_model_deviation"),
+            "potential_id": str(getattr(ff, "id", type(ff).__name__)),
+            "potential_version": str(getattr(ff, "version", "")),
+            "checkpoint_version": CHECKPOINT_VERSION,
+        }
+
+    def _store_attrs(self, spec, cons, thermo) -> dict:
+        cfg = self.config
+        top = self.topology
+        return {
+            "material": spec.material, "constraint_mode": cons.mode,
+            "target_temperature": spec.temperature, "timestep": spec.timestep,
+            "thermostat": thermo.describe(), "potential_id": cfg["potential_id"],
+            "potential_version": cfg["potential_version"],
+            "potential_spec": cfg["potential_spec"] if isinstance(cfg["potential_spec"], str)
+            else list(cfg["potential_spec"]),
+            "mobile_species": str(top.mobile_species),
+            "mobile_charge": float(top.mobile_charge),
+            "n_dof": cons.n_dof, "com_removed": bool(cons.remove_com),
+            "equilibration_steps": spec.equilibration_steps,
+            "frame_interval": spec.frame_interval, "seed": spec.seed,
+            "constrain_species": cfg["constrain_species"], "replica": spec.replica,
+            "run_spec": spec.to_dict(), "store_name": spec.store_name,
+        }
 
     # ------------------------------------------------------------------ properties
 
@@ -312,7 +449,7 @@ class Simulation:
 
     @property
     def forcefield(self):
-        return self.integrator.ff
+        return self._ff
 
     @property
     def step(self) -> int:
@@ -334,22 +471,106 @@ class Simulation:
                 f"dt={c['timestep']:g} fs, {c['thermostat']}, step {self.step}/"
                 f"{self.total_steps}, N_f={self.constraints.n_dof})")
 
+    # ------------------------------------------------------------------ observers
+
+    def attach(self, function: Callable, interval: int = 1, event: str = "progress"):
+        """Call ``function(RunEvent)`` every ``interval`` events of kind ``event``.
+
+        Parameters
+        ----------
+        function : callable
+            Receives a :class:`~rotorlab.md.observers.RunEvent` (``event.simulation`` is
+            this run). It runs in the thread that runs the simulation.
+        interval : int
+            Every ``interval`` steps (``"progress"``), frames (``"frame"``) or checkpoints
+            (``"checkpoint"``); ignored for ``"done"`` and ``"error"``.
+        event : {"progress", "frame", "checkpoint", "done", "error"}
+
+        Returns
+        -------
+        object
+            A handle for :meth:`detach`.
+
+        Raises
+        ------
+        ValueError
+            Unknown event or ``interval < 1``.
+        """
+        from rotorlab.md.observers import EVENTS
+
+        if event not in EVENTS:
+            raise ValueError(f"unknown event {event!r}; choose one of {', '.join(EVENTS)}")
+        if isinstance(interval, bool) or int(interval) != interval or int(interval) < 1:
+            raise ValueError(f"observer interval must be a whole number >= 1, got {interval!r}")
+        if not callable(function):
+            raise TypeError("observer must be callable")
+        ob = _Observer(function, int(interval), event)
+        self._observers.append(ob)
+        return ob
+
+    def detach(self, handle) -> None:
+        """Remove an observer attached with :meth:`attach`."""
+        self._observers = [o for o in self._observers if o is not handle]
+
+    def _snapshot(self, event, t0=None, s0=None, reason=None, error=None):
+        from rotorlab.md.observers import RunEvent
+
+        integ = self.integrator
+        eq = self.config["equilibration_steps"]
+        total = self.total_steps
+        rate = float("nan")
+        if t0 is not None:
+            el = time.perf_counter() - t0
+            rate = (integ.step_count - s0) / el if el > 0 else float("nan")
+        eta = (total - integ.step_count) / rate if rate and rate > 0 else float("nan")
+        md = float(getattr(self._ff, "last_model_deviation", float("nan")))
+        prod = integ.step_count - eq
+        return RunEvent(
+            event=event, step=integ.step_count, total_steps=total, production_step=prod,
+            frames=0 if self.store is None else self.store.n_frames,
+            time_ps=max(prod, 0) * integ.dt / PS, temperature=integ.temperature,
+            potential_energy=integ.potential_energy, kinetic_energy=integ.kinetic_energy,
+            conserved_energy=integ.conserved_energy, model_deviation=md,
+            steps_per_second=rate, eta_s=eta, reason=reason, error=error, simulation=self)
+
+    def _notify(self, event, t0=None, s0=None, **kw):
+        ev = None
+        for ob in self._observers:
+            if ob.event != event:
+                continue
+            ob.count += 1
+            if event in ("done", "error") or ob.count % ob.interval == 0:
+                if ev is None:
+                    ev = self._snapshot(event, t0, s0, **kw)
+                ob.fn(ev)
+
+    def stop(self) -> None:
+        """Ask the run to end at the next step boundary (thread-safe, returns at once).
+
+        The run then writes a checkpoint and flushes its frames exactly as after Ctrl-C,
+        fires ``"done"`` with ``reason="stopped"`` and :meth:`run` returns normally;
+        :meth:`resume` (or another :meth:`run`) continues bit for bit.
+        """
+        self._stop.set()
+
     # ------------------------------------------------------------------ checkpoints
 
     def _state(self):
+        from rotorlab.potentials.registry import get_state
+
         arrays, meta = self.integrator.get_state()
         carr, cmeta = self.constraints.get_state()
         arrays.update(carr)
-        meta = {"integrator": meta, "constraints": cmeta, "config": self.config}
-        spec = self.config["potential"]
-        ff = self.forcefield
-        if spec["kind"] in ("reference", "state") or (
-                spec["kind"] == "load" and hasattr(ff, "get_state")
-                and hasattr(type(ff), "from_state")):
-            farr, fmeta = ff.get_state()
-            arrays.update(farr)
-            meta["forcefield"] = fmeta
-            meta["forcefield_class"] = type(ff).__module__ + ":" + type(ff).__qualname__
+        meta = {"integrator": meta, "constraints": cmeta, "config": self.config,
+                "spec": self.spec.to_dict()}
+        if self.topology is not None:
+            tarr, tmeta = topology_state(self.topology)
+            arrays.update(tarr)
+            meta["topology"] = tmeta
+        st = get_state(self._ff)
+        if st is not None:
+            arrays.update(st[0])
+            meta["forcefield"] = st[1]
         return arrays, meta
 
     def _checkpoint(self):
@@ -357,11 +578,16 @@ class Simulation:
             return
         arrays, meta = self._state()
         self.store.write_checkpoint(arrays, meta)
+        self._last_checkpoint_step = self.step
 
     @classmethod
-    def resume(cls, store, steps=None, potential=None, progress=True,
-               callbacks: Sequence[Callable] | None = None) -> "Simulation":
+    def resume(cls, store, steps=None, potential=None, progress=True, observers=None,
+               repair: bool = False) -> "Simulation":
         """Reopen a run from its store's checkpoint.
+
+        The spec, topology, force field (with its state, e.g. an ensemble's deviation
+        history) and integrator state come from the checkpoint, so the continuation is
+        bit-for-bit what the uninterrupted run would have produced.
 
         Parameters
         ----------
@@ -373,11 +599,19 @@ class Simulation:
             identically).
         potential : ForceField, optional
             Required when the run used a force-field object that cannot be rebuilt.
+        progress : bool
+            Attach a tqdm progress bar.
+        observers : sequence, optional
+            As for :class:`Simulation`.
+        repair : bool
+            Keep every intact frame of a damaged store and move damaged chunks aside
+            (otherwise a damaged store is refused with a report of the damage).
 
         Returns
         -------
         Simulation
-            Call :meth:`run` to continue.
+            Call :meth:`run` to continue; ``sim.spec`` is the run's spec (``steps``
+            extended when ``steps`` is given).
 
         Raises
         ------
@@ -386,67 +620,72 @@ class Simulation:
         LookupError
             The store has no checkpoint.
         """
+        from rotorlab.potentials.registry import restore
+        from rotorlab.spec import RunSpec
         from rotorlab.store import TrajectoryStore
 
         path = Path(store)
         if not path.exists():
             raise FileNotFoundError(f"no trajectory store at {str(path)!r}")
-        ts = TrajectoryStore.open(path, mode="a")
-        arrays, meta = ts.read_checkpoint()
-        n_cp = ts.checkpoint_n_frames
-        if n_cp is not None and ts.n_frames_committed > n_cp:
-            ts.truncate(n_cp)
-        cfg = dict(meta["config"])
-        cons = Constraints.from_state(arrays, meta["constraints"])
-        spec = cfg["potential"]
-        if potential is not None:
-            ff = potential
-        elif spec["kind"] == "reference":
-            from rotorlab.potentials.reference import ReferenceForceField
-
-            ff = ReferenceForceField.from_state(arrays, meta["forcefield"])
-        elif spec["kind"] == "state":
-            import importlib
-
-            mod, qual = spec["class"].split(":")
-            ff = getattr(importlib.import_module(mod), qual).from_state(arrays,
-                                                                       meta["forcefield"])
-        elif spec["kind"] == "load" and "forcefield_class" in meta:
-            # model files are reloaded from their recorded paths (versions checked) and
-            # counters such as the ensemble's model-deviation history restored
-            import importlib
-
-            mod, qual = meta["forcefield_class"].split(":")
-            ff = getattr(importlib.import_module(mod), qual).from_state(arrays,
-                                                                       meta["forcefield"])
-        elif spec["kind"] == "load":
-            ff, _ = _resolve_potential(spec["spec"], None, None, None, spec.get("material"),
-                                       symbols=[str(x) for x in
-                                                np.asarray(ts.to_xarray()["species"].values)])
-        else:
-            raise ValueError(f"this run used a custom force field ({spec.get('id')!r}); "
-                             "pass it again with potential=")
-        thermo = make_thermostat(cfg["thermostat"], cfg["temperature"], cfg["thermostat_tau"])
-        imeta = meta["integrator"]
-        rng = np.random.Generator(np.random.PCG64(0))
-        integ = Integrator(ff, cons, arrays["positions"], arrays["velocities"], arrays["cell"],
-                           imeta["dt"], thermo, rng, compute_forces=False)
-        integ.set_state(arrays, imeta)
+        if steps is not None and (isinstance(steps, bool) or int(steps) != steps
+                                  or int(steps) < 0):
+            raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+        ts = TrajectoryStore.open(path, mode="a", **({"repair": True} if repair else {}))
+        try:
+            arrays, meta = ts.read_checkpoint()
+            n_cp = ts.checkpoint_n_frames
+            if n_cp is not None and ts.n_frames_committed > n_cp:
+                ts.truncate(n_cp)
+            cfg = dict(meta["config"])
+            if "spec" in meta:
+                spec = RunSpec.from_dict(meta["spec"])
+            else:  # a store written before RunSpec existed
+                spec = RunSpec.from_legacy_config(cfg, ts.attrs)
+            topology = topology_from_state(arrays, meta["topology"]) if "topology" in meta \
+                else None
+            species = [str(x) for x in np.asarray(ts.to_xarray()["species"].values)]
+            cons = Constraints.from_state(arrays, meta["constraints"])
+            if potential is not None:
+                ff = potential
+                if hasattr(ff, "bind"):
+                    ff.bind(species)
+            else:
+                legacy = cfg.get("potential")
+                pspec = spec.potential_string
+                if "forcefield" not in meta and isinstance(legacy, dict) \
+                        and legacy.get("kind") == "object":
+                    pspec = None
+                ff = restore(pspec, arrays, meta.get("forcefield"), topology=topology,
+                             symbols=species, material=spec.material,
+                             positions=arrays["positions"], cell=arrays["cell"])
+            thermo = cls._thermostat(spec)
+            imeta = meta["integrator"]
+            rng = np.random.Generator(np.random.PCG64(0))
+            integ = Integrator(energy_forces(ff), cons, arrays["positions"],
+                               arrays["velocities"], arrays["cell"], imeta["dt"], thermo, rng,
+                               compute_forces=False)
+            integ.set_state(arrays, imeta)
+        except BaseException:
+            ts.close()
+            raise
 
         sim = cls.__new__(cls)
+        sim._init_runtime(progress, observers)
         sim.integrator = integ
-        sim.topology = None
-        sim.material = cfg.get("material")
-        sim.progress = progress
-        sim.callbacks = list(callbacks or [])
+        sim._ff = ff
+        sim.topology = topology
+        sim.material = spec.material
         sim.store = ts
         sim.store_path = path
+        sim._last_checkpoint_step = integ.step_count
         if steps is not None:
-            if int(steps) < 0:
-                raise ValueError(f"steps must be >= 0, got {steps}")
-            done = max(0, integ.step_count - cfg["equilibration_steps"])
-            cfg["steps"] = done + int(steps)
+            done = max(0, integ.step_count - spec.equilibration_steps)
+            spec = spec.replace(steps=done + int(steps))
+            cfg["steps"] = spec.steps
+        sim.spec = spec
         sim.config = cfg
+        if steps is not None and ts.attrs.get("run_spec") is not None:
+            ts.update_attrs({"run_spec": spec.to_dict()})
         return sim
 
     # ------------------------------------------------------------------ run loop
@@ -465,7 +704,7 @@ class Simulation:
             frame["forces"] = integ.f.copy()
         if self.config.get("model_deviation"):
             # the ensemble's latest max force deviation ε_f [eV/Å] (evaluated every k calls)
-            frame["model_deviation"] = float(integ.ff.last_model_deviation)
+            frame["model_deviation"] = float(self._ff.last_model_deviation)
         return frame
 
     def _check(self, full: bool):
@@ -495,13 +734,33 @@ class Simulation:
         return (f"simulation exploded at step {self.step}: {what}. Try a smaller timestep, "
                 f"a relaxed structure or a better potential{kept}")
 
-    def run(self):
+    def _ensure_store(self):
+        if self.store is not None and not self._store_open:
+            from rotorlab.store import TrajectoryStore
+
+            self.store = TrajectoryStore.open(self.store_path, mode="a")
+            self._store_open = True
+
+    def close(self) -> None:
+        """Flush and close the store (releases it for other writers); idempotent."""
+        if self.store is not None and self._store_open:
+            self.store.close()
+            self._store_open = False
+
+    def __enter__(self) -> "Simulation":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self) -> "Simulation":
         """Run (or continue) to the planned number of steps.
 
         Returns
         -------
         Simulation
-            ``self``.
+            ``self``. ``self.status`` is ``"completed"`` or ``"stopped"`` (after
+            :meth:`stop`).
 
         Raises
         ------
@@ -511,14 +770,29 @@ class Simulation:
             After Ctrl-C: the run stops at a step boundary, frames are flushed and a
             checkpoint is written first, so ``resume`` continues exactly.
         """
-        from tqdm.auto import tqdm
+        for _ in self._loop(0):
+            pass
+        return self
 
+    def irun(self, interval: int = 1):
+        """Generator form of :meth:`run`: yields a :class:`~rotorlab.md.observers.RunEvent`
+        every ``interval`` steps (and once at the end).
+
+        Leaving the loop early (``break``, ``close()``) ends the run like :meth:`stop`:
+        checkpoint written, frames flushed, resumable.
+        """
+        if isinstance(interval, bool) or int(interval) != interval or int(interval) < 1:
+            raise ValueError(f"interval must be a whole number >= 1, got {interval!r}")
+        yield from self._loop(int(interval))
+
+    def _loop(self, yield_every: int):
         cfg = self.config
         integ = self.integrator
         eq = cfg["equilibration_steps"]
         total = eq + cfg["steps"]
         fi = cfg["frame_interval"]
         ci = cfg["checkpoint_interval"]
+        self._ensure_store()
         store = self.store
         interrupted = []
 
@@ -528,16 +802,25 @@ class Simulation:
         old = None
         if threading.current_thread() is threading.main_thread():
             old = signal.signal(signal.SIGINT, _handler)
-        update_every = max(1, min(200, total // 200 or 1))
-        bar = tqdm(total=total, initial=integ.step_count, disable=not self.progress,
-                   desc=f"{cfg['material'] or 'MD'} {cfg['mode']} {cfg['temperature']:g} K",
-                   unit="step", dynamic_ncols=True, leave=True)
-        pending = 0
+        bar = None
+        if self.progress:
+            from rotorlab.md.observers import ProgressBar
+
+            bar = ProgressBar(f"{cfg['material'] or 'MD'} {cfg['mode']} {cfg['temperature']:g} K",
+                              interval=max(1, min(200, total // 200 or 1)))
+            bar.attach_to(self)
+        t0, s0 = time.perf_counter(), integ.step_count
+        self.status = "running"
+        reason = "completed"
         try:
             if store is not None and integ.step_count == eq and store.n_frames == 0:
                 self._check(True)
                 store.append(self._frame())
+                self._notify("frame", t0, s0)
             while integ.step_count < total:
+                if self._stop.is_set():
+                    reason = "stopped"
+                    break
                 try:
                     integ.step()
                 except FloatingPointError as exc:
@@ -548,25 +831,24 @@ class Simulation:
                 self._check(is_frame or is_cp)
                 if store is not None and is_frame:
                     store.append(self._frame())
+                    self._notify("frame", t0, s0)
                 if store is not None and is_cp:
                     self._checkpoint()
-                for cb in self.callbacks:
-                    cb(self)
-                pending += 1
-                if pending >= update_every:
-                    bar.update(pending)
-                    bar.set_postfix(T=f"{integ.temperature:.0f}K", refresh=False)
-                    pending = 0
+                    self._notify("checkpoint", t0, s0)
+                self._notify("progress", t0, s0)
                 if interrupted:
-                    if store is not None:
-                        self._checkpoint()
-                    raise KeyboardInterrupt(
-                        f"interrupted at step {s}; store and checkpoint are consistent"
-                        + (f" — continue with Simulation.resume({str(self.store_path)!r})"
-                           if store is not None else ""))
-        except BaseException:
-            # explosion, Ctrl-C or an error in the force field: keep the frames written
-            # so far (the last checkpoint is untouched and stays consistent with them)
+                    reason = "interrupted"
+                    break
+                if yield_every and s % yield_every == 0:
+                    try:
+                        yield self._snapshot("progress", t0, s0)
+                    except GeneratorExit:
+                        reason = "stopped"
+                        break
+        except BaseException as exc:
+            # explosion or an error in the force field: keep the frames written so far
+            # (the last checkpoint is untouched and stays consistent with them)
+            self.status = "failed"
             if store is not None:
                 try:
                     store.flush()
@@ -575,19 +857,43 @@ class Simulation:
 
                     warnings.warn(f"could not flush the trajectory store: {flush_error!r}",
                                   RuntimeWarning, stacklevel=2)
+            try:
+                self._notify("error", t0, s0, error=exc)
+            finally:
+                self.close()
+                if old is not None:
+                    signal.signal(signal.SIGINT, old)
             raise
+        try:
+            if store is not None:
+                if self._last_checkpoint_step != integ.step_count:
+                    self._checkpoint()
+                store.flush()
+            self.stopped = reason != "completed"
+            self.status = reason
+            self._stop.clear()
+            self._notify("done", t0, s0, reason=reason)
         finally:
-            bar.update(pending)
-            bar.close()
+            self.close()
             if old is not None:
                 signal.signal(signal.SIGINT, old)
-        if store is not None:
-            store.flush()
-        return self
+            if bar is not None:
+                self._observers = [o for o in self._observers
+                                   if getattr(o.fn, "__self__", None) is not bar]
+        if reason == "interrupted":
+            raise KeyboardInterrupt(
+                f"interrupted at step {integ.step_count}; store and checkpoint are consistent"
+                + (f" — continue with Simulation.resume({str(self.store_path)!r})"
+                   if store is not None else ""))
+        if yield_every and reason == "completed":
+            yield self._snapshot("done", t0, s0, reason=reason)
 
     def dataset(self):
         """The stored trajectory as an :class:`xarray.Dataset` (committed frames)."""
         if self.store is None:
             raise ValueError("this simulation has no store")
-        self.store.flush()
-        return self.store.to_xarray()
+        from rotorlab.store import open_store
+
+        if self._store_open:
+            self.store.flush()
+        return open_store(self.store_path)

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["ForceField", "split_result", "check_species"]
+__all__ = ["ForceField", "split_result", "energy_forces", "check_species"]
 
 
 @runtime_checkable
@@ -58,6 +58,37 @@ def split_result(result):
     if len(result) == 2:
         return float(result[0]), result[1], None
     return float(result[0]), result[1], result[2]
+
+
+def energy_forces(ff):
+    """The ``(positions, cell) -> (energy, forces)`` callable the integrator uses.
+
+    Parameters
+    ----------
+    ff : ForceField
+        Anything with ``compute(positions, cell)``.
+
+    Returns
+    -------
+    callable
+        ``f(positions (N, 3) Å, cell (3, 3) Å) -> (energy eV, forces (N, 3) eV/Å)``; its
+        ``forcefield`` attribute is ``ff``.
+
+    Raises
+    ------
+    TypeError
+        ``ff`` has no ``compute``.
+    """
+    compute = getattr(ff, "compute", None)
+    if not callable(compute):
+        raise TypeError(f"{type(ff).__name__} is not a force field (no compute(positions, cell))")
+
+    def call(positions, cell):
+        e, f, _ = split_result(compute(positions, cell))
+        return e, f
+
+    call.forcefield = ff
+    return call
 
 
 def check_species(ff, symbols) -> None:

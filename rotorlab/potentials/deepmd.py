@@ -191,6 +191,87 @@ def max_force_deviation(forces) -> float:
 # ----------------------------------------------------------------------------- DeePMD
 
 
+#: Start-up lines of DeePMD-kit/TensorFlow on CPU-only machines that say nothing useful
+#: (missing CUDA runtime, thread and batch-size advice). Shown with ``ROTORLAB_DEBUG=1``
+#: (``rotorlab --debug``); every other line is passed through.
+NOISE = ("libcudart", "implib-gen", "To get the best performance",
+         "DP_INFER_BATCH_SIZE", "Cannot find libcudart", "cuda_", "oneDNN custom operations",
+         "TF_ENABLE_ONEDNN_OPTS", "This TensorFlow binary is optimized",
+         "rebuild TensorFlow with the appropriate compiler flags", "Unable to register cu",
+         "computation placer already registered", "could not find cuda drivers",
+         "cuInit", "All log messages before absl::InitializeLog")
+
+
+def _noisy(line: str) -> bool:
+    return any(n in line for n in NOISE)
+
+
+class quiet_native_startup:
+    """Filter known start-up noise out of the process's stderr (file descriptor 2)
+    while DeePMD-kit/TensorFlow load; other lines are written back unchanged.
+
+    C++ libraries write to the descriptor directly, so Python-level redirection cannot
+    catch them. Disabled (a no-op) with ``ROTORLAB_DEBUG=1`` or when stderr has no
+    descriptor (e.g. some notebook kernels). An atexit hook silences the CUDA-unload
+    lines printed after the interpreter has finished.
+    """
+
+    _atexit_installed = False
+
+    def __enter__(self):
+        self._saved = None
+        if os.environ.get("ROTORLAB_DEBUG") == "1":
+            return self
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            return self
+        import tempfile
+
+        sys.stderr.flush()
+        self._fd = fd
+        self._tmp = tempfile.TemporaryFile(mode="w+b")
+        self._saved = os.dup(fd)
+        os.dup2(self._tmp.fileno(), fd)
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is None:
+            return False
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os.dup2(self._saved, self._fd)
+        os.close(self._saved)
+        self._tmp.seek(0)
+        text = self._tmp.read().decode(errors="replace")
+        self._tmp.close()
+        keep = [ln for ln in text.splitlines() if ln.strip() and not _noisy(ln)]
+        if keep:
+            sys.stderr.write("\n".join(keep) + "\n")
+            sys.stderr.flush()
+        if not quiet_native_startup._atexit_installed:
+            import atexit
+
+            atexit.register(_silence_exit_noise)
+            quiet_native_startup._atexit_installed = True
+        return False
+
+
+def _silence_exit_noise():
+    """At interpreter exit, send fd 2 to /dev/null: CUDA stubs print unload errors then."""
+    if os.environ.get("ROTORLAB_DEBUG") == "1":
+        return
+    try:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except Exception:
+        pass
+
+
 class DeePMD:
     """A DeePMD-kit model as a rotorlab :class:`~rotorlab.potentials.base.ForceField`.
 
@@ -249,11 +330,13 @@ class DeePMD:
         # for users; keep errors. A value the user set is respected.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
-            from deepmd.infer import DeepPot
+            with quiet_native_startup():
+                from deepmd.infer import DeepPot
         except Exception as exc:  # pragma: no cover - environment problem
             raise RuntimeError(f"DeePMD-kit is not importable: {exc}") from exc
         try:
-            self._dp = DeepPot(str(p))
+            with quiet_native_startup():
+                self._dp = DeepPot(str(p))
         except Exception as exc:
             hint = ""
             if p.suffix in (".pth", ".pt", ".pte", ".pt2"):

@@ -1,10 +1,22 @@
-"""Bundled DeePMD models and one entry point to get a force field from a short spec.
+"""The potential registry: every potential spec is resolved here, in both directions.
 
->>> from rotorlab.potentials.registry import bundled, load
->>> bundled("LiBH4")                       # raises NoBundledModel until one is bundled
->>> ff = load("path/to/model.pb", symbols=atoms)
->>> ens = load(["m1.pb", "m2.pb", "m3.pb"], symbols=atoms, k=10)
->>> ff = load("reference", atoms=atoms)
+>>> from rotorlab.potentials import resolve, to_spec, register
+>>> ff = resolve("reference", atoms=atoms)              # rotorlab's test force field
+>>> ff = resolve("path/to/model.pb", atoms=atoms)       # a DeePMD model
+>>> ens = resolve("m1.pb,m2.pb,m3.pb", atoms=atoms)      # an ensemble (model deviation)
+>>> ff = resolve("bundled", atoms=atoms)                # the material's bundled model
+>>> ff = resolve("ase:mypkg.calcs:make_calc", atoms=atoms)   # any ASE calculator factory
+>>> to_spec(ens)                                         # ('/abs/m1.pb', '/abs/m2.pb', ...)
+>>> register("mydft", lambda arg, **ctx: ASECalculator(MyCalc(arg)))   # 'mydft:settings'
+
+A spec is a string (or a sequence of model files): ``"reference"``, ``"bundled"``
+(``"bundled:ensemble"``, ``"bundled:compressed"``), a model file or directory, the id of a
+model directory under ``datasets/models/``, several model files (``"a.pb,b.pb"``; the first
+drives, all give the model deviation), ``"deepmd:PATH"``, ``"ase:MODULE:FACTORY"`` (a
+function returning an ASE calculator), or ``"KIND:ARGUMENT"`` for any kind registered with
+:func:`register` (e.g. the teachers of :mod:`rotorlab.training`). :func:`to_spec` gives the
+spec of a force field back, which the trajectory store records, and :func:`restore` rebuilds
+a force field from a checkpoint (its state included, e.g. an ensemble's deviation history).
 
 Model directories live under ``datasets/models/<id>/`` (``rotorlab._paths.models_dir()``),
 each with a ``card.json`` (machine-readable provenance, see ``datasets/models/README.md``),
@@ -15,13 +27,16 @@ its catalog entry's ``bundled_model``.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rotorlab._paths import models_dir
 
-__all__ = ["BundledModel", "NoBundledModel", "bundled", "has_bundled", "model_dirs",
-           "model_info", "load", "MODEL_SUFFIXES"]
+__all__ = ["BundledModel", "NoBundledModel", "PotentialKind", "PotentialSpecError", "bundled",
+           "has_bundled", "model_dirs", "model_info", "resolve", "load", "to_spec", "restore",
+           "get_state", "register", "unregister", "kinds", "MODEL_SUFFIXES"]
 
 #: File suffixes treated as model files by :func:`load`.
 MODEL_SUFFIXES = (".pb", ".pth", ".pt", ".pte", ".pt2", ".savedmodel", ".hlo", ".jax",
@@ -180,33 +195,136 @@ def bundled(material) -> BundledModel:
     return info
 
 
+
+# --------------------------------------------------------------------------------------
+# registry of potential kinds
+# --------------------------------------------------------------------------------------
+
+
+class PotentialSpecError(ValueError):
+    """A potential spec that names no known kind, file or model."""
+
+
+@dataclass(frozen=True)
+class PotentialKind:
+    """A named kind of potential: ``resolve("NAME:ARGUMENT")`` calls ``factory``.
+
+    Attributes
+    ----------
+    name : str
+    factory : callable
+        ``factory(argument, *, atoms, topology, positions, cell, material, symbols, **kw)``
+        returning a force field (an object with ``compute(positions, cell)``); ``argument``
+        is the text after ``NAME:`` (``None`` for a bare ``NAME``). Context arguments it does
+        not need may be absorbed with ``**kw``.
+    description : str
+    state_class : type, optional
+        Class with ``from_state(arrays, meta)`` used by :func:`restore` for checkpoints whose
+        force-field state has ``meta["kind"] == name``.
+    """
+
+    name: str
+    factory: Callable
+    description: str = ""
+    state_class: type | None = None
+
+
+_KINDS: dict[str, PotentialKind] = {}
+_STATE_CLASSES: dict[str, Callable] = {}
+
+
+def register(name: str, factory: Callable, *, description: str = "",
+             state_class: type | None = None, replace: bool = False) -> PotentialKind:
+    """Register a kind of potential, resolvable as ``"name"`` or ``"name:argument"``.
+
+    Parameters
+    ----------
+    name : str
+        Kind name (letters, digits, ``-``, ``_``; case-insensitive).
+    factory : callable
+        See :class:`PotentialKind`.
+    description : str
+        One line shown by :func:`kinds`.
+    state_class : type, optional
+        Class that rebuilds checkpointed state of this kind (see :func:`restore`).
+    replace : bool
+        Allow replacing an existing kind.
+
+    Returns
+    -------
+    PotentialKind
+
+    Raises
+    ------
+    ValueError
+        Bad name, or a kind of that name exists and ``replace`` is false.
+    """
+    key = str(name).lower()
+    if not key or not all(c.isalnum() or c in "-_" for c in key):
+        raise ValueError(f"potential kind name {name!r}: use letters, digits, '-' or '_'")
+    if key in _KINDS and not replace:
+        raise ValueError(f"a potential kind {key!r} is already registered "
+                         "(pass replace=True to replace it)")
+    if not callable(factory):
+        raise TypeError("factory must be callable")
+    kind = PotentialKind(key, factory, description, state_class)
+    _KINDS[key] = kind
+    if state_class is not None:
+        _STATE_CLASSES[key] = state_class
+    return kind
+
+
+def unregister(name: str) -> None:
+    """Remove a registered kind (built-in kinds included)."""
+    key = str(name).lower()
+    _KINDS.pop(key, None)
+    _STATE_CLASSES.pop(key, None)
+
+
+def kinds() -> dict[str, str]:
+    """Registered kinds: name → description."""
+    return {k: v.description for k, v in sorted(_KINDS.items())}
+
+
 def _is_forcefield(obj) -> bool:
     return hasattr(obj, "compute") and callable(obj.compute)
 
 
-def load(spec, material=None, *, atoms=None, symbols=None, **kwargs):
-    """A force field from a short specification.
+def _species(atoms, symbols, topology):
+    if atoms is not None:
+        return atoms
+    if symbols is not None:
+        return symbols
+    if topology is not None:
+        return [str(s) for s in topology.symbols]
+    return None
+
+
+def resolve(spec, *, atoms=None, topology=None, positions=None, cell=None, material=None,
+            symbols=None, **kwargs):
+    """A force field from a potential spec — the one place every spec is resolved.
 
     Parameters
     ----------
-    spec : str, Path, sequence of paths, or a force field
-        * ``"reference"`` — :class:`~rotorlab.potentials.reference.ReferenceForceField`
-          parametrised for ``atoms`` (required);
-        * ``"bundled"`` — the bundled model of ``material`` (or ``atoms.info["material"]``);
-        * a model file (``.pb`` …) — :class:`~rotorlab.potentials.deepmd.DeePMD`;
-        * a list of model files — :class:`~rotorlab.potentials.deepmd.DeePMDEnsemble`;
-        * the id of a directory under ``datasets/models/`` (e.g. ``"tiny-LiBH4"``, a test
-          fixture) — its driving model (``ensemble=True`` for all members);
-        * an object with ``compute`` — returned as is (bound to the species if possible).
-    material : str, optional
-        Catalog material (for ``"bundled"`` and the reference force field's settings).
+    spec : str, path, sequence of paths, or a force field
+        See the module docstring. A force field object is returned as is (bound to the
+        species when it has ``bind``).
     atoms : ase.Atoms, optional
-        The system; supplies species (and for ``"reference"`` the topology and geometry).
+        The system: species, and for ``"reference"`` its topology and geometry.
+    topology : rotorlab.topology.Topology, optional
+        Already detected topology (``"reference"`` then needs ``positions`` and ``cell``
+        or uses the topology's reference geometry).
+    positions : ndarray, shape (N, 3), optional
+        Whole-molecule positions [Å] for ``"reference"``.
+    cell : ndarray, shape (3, 3), optional
+        Lattice vectors as rows [Å].
+    material : str, optional
+        Catalog material (``"bundled"``, reference settings); default
+        ``atoms.info["material"]``.
     symbols : sequence of str, optional
-        Species when ``atoms`` is not given.
+        Species when neither ``atoms`` nor ``topology`` is given.
     **kwargs
-        Passed to the constructor (``threads``, ``type_map``, ``k``, ``sigma_high`` …;
-        ``ensemble``/``compressed`` for bundled models).
+        Passed to the constructor (``threads``, ``type_map``, ``k``, ``sigma_high``, …).
 
     Returns
     -------
@@ -215,54 +333,225 @@ def load(spec, material=None, *, atoms=None, symbols=None, **kwargs):
     Raises
     ------
     FileNotFoundError
-        A model file or directory does not exist.
+        A model file or directory that does not exist.
     NoBundledModel
         ``"bundled"`` for a material without a bundled model.
+    PotentialSpecError
+        A spec that names nothing known (the message lists what is accepted).
     ValueError
-        Unrecognised spec, missing ``atoms`` for ``"reference"``, or species mismatch.
+        Missing context (e.g. no structure for ``"reference"``), species mismatch.
     """
-    from rotorlab.potentials.deepmd import DeePMD, DeePMDEnsemble
-
-    species = atoms if atoms is not None else symbols
     if material is None and atoms is not None:
         material = atoms.info.get("material")
-
+    material = getattr(material, "name", material)
+    species = _species(atoms, symbols, topology)
+    ctx = dict(atoms=atoms, topology=topology, positions=positions, cell=cell,
+               material=material, symbols=species)
     if _is_forcefield(spec):
         if species is not None and hasattr(spec, "bind"):
             spec.bind(species)
         return spec
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if isinstance(spec, str) and "," in spec:
+        spec = [p.strip() for p in spec.split(",") if p.strip()]
     if isinstance(spec, (list, tuple)):
-        return DeePMDEnsemble(list(spec), species, **kwargs)
-    if not isinstance(spec, (str, Path)):
-        raise ValueError(f"cannot make a force field from {type(spec).__name__} {spec!r}")
+        if len(spec) == 1:
+            return resolve(spec[0], **ctx, **kwargs)
+        from rotorlab.potentials.deepmd import DeePMDEnsemble
 
-    s = str(spec)
-    if s == "reference":
-        if atoms is None:
-            raise ValueError("the reference force field is parametrised per structure: "
-                             "call load('reference', atoms=atoms)")
-        from rotorlab.potentials.reference import ReferenceForceField
-        from rotorlab.materials import detect
-
-        topo = detect(atoms, material=material)
-        return ReferenceForceField.from_topology(topo, atoms.get_positions(), atoms.cell.array,
-                                                 material=material, **kwargs)
-    if s == "bundled":
-        if material is None:
-            raise ValueError("load('bundled') needs material= (or atoms with info['material'])")
-        return bundled(material).load(species, **kwargs)
+        paths = [Path(os.fspath(p)).expanduser() for p in spec]
+        for p in paths:
+            if not p.exists():
+                raise FileNotFoundError(f"ensemble member {str(p)!r} does not exist")
+        return DeePMDEnsemble(paths, species, **kwargs)
+    if not isinstance(spec, str):
+        raise PotentialSpecError(f"cannot make a force field from {type(spec).__name__} "
+                                 f"{spec!r}")
+    s = spec.strip()
+    key, _, arg = s.partition(":")
+    if key.lower() in _KINDS and (arg or ":" not in s):
+        return _KINDS[key.lower()].factory(arg or None, **ctx, **kwargs)
     p = Path(s).expanduser()
-    if p.suffix.lower() in MODEL_SUFFIXES or p.exists():
-        if p.is_dir() and (p / "card.json").is_file():
-            return _load_dir(p, species, kwargs)
-        return DeePMD(p, species, **kwargs)
+    if p.exists() or p.suffix.lower() in MODEL_SUFFIXES:
+        return _deepmd_factory(s, **ctx, **kwargs)
     if (models_dir() / s / "card.json").is_file():
         return _load_dir(models_dir() / s, species, kwargs)
-    raise ValueError(
+    if os.sep in s or (os.altsep and os.altsep in s):
+        raise FileNotFoundError(f"potential file {s!r} does not exist")
+    raise PotentialSpecError(
         f"unrecognised potential {s!r}: expected 'reference', 'bundled', a model file "
-        f"(suffix one of {', '.join(MODEL_SUFFIXES)}), a list of model files, or a model id "
-        f"({', '.join(model_dirs()) or 'none available'})")
+        f"(suffix one of {', '.join(MODEL_SUFFIXES)}), several model files 'a.pb,b.pb', a "
+        f"model id ({', '.join(model_dirs()) or 'none available'}) or KIND:ARGUMENT with a "
+        f"registered kind ({', '.join(sorted(_KINDS))})")
 
+
+def load(spec, material=None, *, atoms=None, symbols=None, **kwargs):
+    """Same as :func:`resolve` (kept for existing code); ``material`` may be positional."""
+    return resolve(spec, atoms=atoms, material=material, symbols=symbols, **kwargs)
+
+
+def to_spec(ff):
+    """The spec that rebuilds ``ff`` through :func:`resolve`, or ``None`` when it cannot.
+
+    Parameters
+    ----------
+    ff : force field or spec
+
+    Returns
+    -------
+    str, tuple of str or None
+        ``"reference"``, an absolute model path, a tuple of paths (an ensemble), the
+        ``spec`` attribute a registered factory set, or None (an object built in Python:
+        a resumed run then needs it passed again).
+    """
+    if isinstance(ff, (str, os.PathLike, list, tuple)):
+        return ff if isinstance(ff, str) else (
+            os.fspath(ff) if isinstance(ff, os.PathLike) else tuple(os.fspath(p) for p in ff))
+    spec = getattr(ff, "spec", None)
+    if isinstance(spec, (str, tuple)):
+        return spec
+    name = type(ff).__name__
+    if name == "ReferenceForceField":
+        return "reference"
+    if name == "DeePMD":
+        return str(Path(ff.path).resolve())
+    if name == "DeePMDEnsemble":
+        return tuple(str(Path(m.path).resolve()) for m in ff.models)
+    return None
+
+
+def get_state(ff):
+    """``(arrays, meta)`` of a force field's checkpointable state, or ``None``.
+
+    ``meta["kind"]`` names the state class used by :func:`restore`.
+    """
+    if hasattr(ff, "get_state") and callable(ff.get_state):
+        arrays, meta = ff.get_state()
+        if isinstance(meta, dict) and meta.get("kind") in _STATE_CLASSES:
+            return arrays, meta
+    return None
+
+
+def restore(spec, arrays=None, meta=None, **ctx):
+    """Rebuild a checkpointed force field: from its saved state when one was recorded
+    (``meta`` from :func:`get_state`), else by resolving ``spec`` again.
+
+    Only classes registered for a state kind are instantiated (never a class named by the
+    store itself), so opening someone else's store runs no code it names.
+
+    Raises
+    ------
+    ValueError
+        Neither a known state kind nor a rebuildable spec (the run used a force-field
+        object built in Python: pass it again).
+    """
+    if meta is not None:
+        kind = meta.get("kind")
+        if kind not in _STATE_CLASSES:
+            raise ValueError(f"checkpointed force field of unknown kind {kind!r}; known: "
+                             f"{', '.join(sorted(_STATE_CLASSES))}")
+        ff = _STATE_CLASSES[kind].from_state(arrays or {}, meta)
+        species = _species(ctx.get("atoms"), ctx.get("symbols"), ctx.get("topology"))
+        if species is not None and hasattr(ff, "bind") and getattr(ff, "n_atoms", None) is None:
+            ff.bind(species)
+        return ff
+    if spec is None or (isinstance(spec, str) and spec.startswith("custom:")):
+        raise ValueError("this run used a force-field object built in Python, which a store "
+                         "cannot rebuild; pass it again (Simulation.resume(store, "
+                         "potential=ff))")
+    return resolve(spec, **ctx)
+
+
+# --------------------------------------------------------------------------------------
+# built-in kinds
+# --------------------------------------------------------------------------------------
+
+
+def _reference_factory(arg, *, atoms=None, topology=None, positions=None, cell=None,
+                       material=None, symbols=None, **kwargs):
+    from rotorlab.potentials.reference import ReferenceForceField
+
+    if arg:
+        raise PotentialSpecError(f"'reference' takes no argument (got 'reference:{arg}')")
+    if topology is None:
+        if atoms is None:
+            raise ValueError("the reference force field is parametrised per structure: "
+                             "call resolve('reference', atoms=atoms) (or pass topology=)")
+        from rotorlab.materials import detect
+
+        topology = detect(atoms, material=material)
+        cell = atoms.cell.array if cell is None else cell
+        positions = topology.whole_positions(atoms.positions, cell) if positions is None \
+            else positions
+    return ReferenceForceField.from_topology(topology, positions, cell, material=material,
+                                             **kwargs)
+
+
+def _bundled_factory(arg, *, atoms=None, material=None, symbols=None, **kwargs):
+    if material is None:
+        raise ValueError("'bundled' needs the material (material=..., or atoms with "
+                         "info['material'])")
+    opts = {"ensemble": arg == "ensemble", "compressed": arg == "compressed"}
+    if arg not in (None, "ensemble", "compressed"):
+        raise PotentialSpecError(f"'bundled:{arg}': expected bundled, bundled:ensemble or "
+                                 "bundled:compressed")
+    kwargs.pop("topology", None), kwargs.pop("positions", None), kwargs.pop("cell", None)
+    return bundled(material).load(symbols, **opts, **kwargs)
+
+
+def _deepmd_factory(arg, *, symbols=None, **kwargs):
+    if not arg:
+        raise PotentialSpecError("'deepmd' needs a model path: deepmd:PATH")
+    for k in ("atoms", "topology", "positions", "cell", "material"):
+        kwargs.pop(k, None)
+    p = Path(arg).expanduser()
+    if p.is_dir() and (p / "card.json").is_file():
+        return _load_dir(p, symbols, kwargs)
+    if not p.exists():
+        raise FileNotFoundError(f"potential file {arg!r} does not exist")
+    from rotorlab.potentials.deepmd import DeePMD
+
+    return DeePMD(p, symbols, **kwargs)
+
+
+def _ase_factory(arg, *, symbols=None, **kwargs):
+    """``ase:MODULE:FUNCTION`` — ``FUNCTION()`` returns an ASE calculator."""
+    import importlib
+
+    from rotorlab.potentials.ase import ASECalculator
+
+    mod, _, func = (arg or "").rpartition(":")
+    if not mod or not func:
+        raise PotentialSpecError(f"'ase:{arg}': expected ase:MODULE:FUNCTION, a function "
+                                 "that returns an ASE calculator")
+    try:
+        factory = getattr(importlib.import_module(mod), func)
+    except (ImportError, AttributeError) as exc:
+        raise PotentialSpecError(f"'ase:{arg}': cannot import {func} from {mod} ({exc})") \
+            from None
+    for k in ("atoms", "topology", "positions", "cell", "material"):
+        kwargs.pop(k, None)
+    calc = factory()
+    ff = ASECalculator(calc, symbols, id=f"ase:{mod}:{func}")
+    ff.spec = f"ase:{mod}:{func}"
+    return ff
+
+
+def _register_builtins():
+    from rotorlab.potentials.deepmd import DeePMD, DeePMDEnsemble
+    from rotorlab.potentials.reference import ReferenceForceField
+
+    register("reference", _reference_factory, state_class=ReferenceForceField,
+             description="rotorlab's numba test/demo force field (not physics-grade)")
+    register("bundled", _bundled_factory,
+             description="the material's bundled DeePMD model (bundled:ensemble, "
+                         "bundled:compressed)")
+    register("deepmd", _deepmd_factory, state_class=DeePMD,
+             description="a DeePMD-kit model file: deepmd:PATH (a bare path works too)")
+    _STATE_CLASSES["deepmd-ensemble"] = DeePMDEnsemble
+    register("ase", _ase_factory,
+             description="any ASE calculator: ase:MODULE:FUNCTION returning a calculator")
 
 def _load_dir(d: Path, species, kwargs):
     if d.parent.resolve() == models_dir().resolve():
@@ -275,3 +564,6 @@ def _load_dir(d: Path, species, kwargs):
                             alternatives=[d / m["file"] for m in entries if m.get("compressed_from")],
                             material=card.get("material"))
     return info.load(species, **kwargs)
+
+
+_register_builtins()

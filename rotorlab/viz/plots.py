@@ -1,4 +1,15 @@
-"""Matplotlib helpers for analysis figures (Agg backend, imported lazily)."""
+"""Matplotlib helpers for analysis figures (Agg backend unless a notebook backend is active).
+
+Two kinds of helpers:
+
+* report figures (``plot_msd``, ``plot_arrhenius``, ``plot_mode_contributions``,
+  ``plot_drop``, ``plot_dos``) return the :class:`~matplotlib.figure.Figure`;
+* generic drawers used by ``Analyzer.plot`` (``plot_curves``, ``plot_histograms``,
+  ``plot_bars``, ``plot_map``) take xarray objects with ``units`` attrs and return the
+  :class:`~matplotlib.axes.Axes`.
+
+``save`` writes PNG + SVG and closes the figure.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +29,111 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _axes(ax, figsize=(5, 4)):
+    plt = _plt()
+    if ax is not None:
+        return ax
+    return plt.subplots(figsize=figsize)[1]
+
+
+def _unit_label(da, fallback: str = "") -> str:
+    u = str(da.attrs.get("units", "")) if hasattr(da, "attrs") else ""
+    name = str(da.attrs.get("long_name") or da.name or fallback) if hasattr(da, "attrs") else fallback
+    return f"{name} ({u})" if u and u != "1" else name
+
+
+def plot_curves(curves, labels=None, ax=None, x: str | None = None, xscale: str = "linear",
+                yscale: str = "linear", xlabel: str | None = None, ylabel: str | None = None,
+                skip_first: bool = False, **kw):
+    """Line plot of 1-D DataArrays against their (only) dimension coordinate or ``x``.
+
+    Parameters
+    ----------
+    curves : sequence of xarray.DataArray
+        1-D curves (values with ``units``; the coordinate ``x`` or the sole dim as abscissa).
+    labels : sequence of str, optional
+    ax : matplotlib.axes.Axes, optional
+    x : str, optional
+        Coordinate name for the abscissa.
+    xscale, yscale : {"linear", "log"}
+    skip_first : bool
+        Drop the first point (lag 0 on log axes).
+    **kw
+        Passed to ``Axes.plot``.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    ax = _axes(ax)
+    labels = list(labels) if labels is not None else [None] * len(curves)
+    for c, lab in zip(curves, labels):
+        xn = x or c.dims[0]
+        xs = np.asarray(c[xn].values if xn in c.coords else np.arange(c.sizes[c.dims[0]]), dtype=float)
+        ys = np.asarray(c.values, dtype=float)
+        if skip_first:
+            xs, ys = xs[1:], ys[1:]
+        if yscale == "log":
+            ys = np.where(ys > 0, ys, np.nan)
+        ax.plot(xs, ys, label=lab, **kw)
+    ax.set_xscale(xscale)
+    ax.set_yscale(yscale)
+    if curves:
+        c0 = curves[0]
+        xn = x or c0.dims[0]
+        ax.set_xlabel(xlabel or (_unit_label(c0[xn], xn) if xn in c0.coords else xn))
+        ax.set_ylabel(ylabel or _unit_label(c0))
+    if any(lab for lab in labels):
+        ax.legend(fontsize=7)
+    return ax
+
+
+def plot_histograms(arrays, labels=None, ax=None, bins=36, xlabel: str | None = None, **kw):
+    """Normalised histograms of the values of DataArrays (any shape); returns the Axes."""
+    ax = _axes(ax)
+    labels = list(labels) if labels is not None else [None] * len(arrays)
+    for a, lab in zip(arrays, labels):
+        v = np.asarray(a.values, dtype=float).ravel()
+        ax.hist(v[np.isfinite(v)], bins=bins, density=True, histtype="step", label=lab, **kw)
+    if arrays:
+        ax.set_xlabel(xlabel or _unit_label(arrays[0]))
+    ax.set_ylabel("probability density")
+    if any(lab for lab in labels):
+        ax.legend(fontsize=7)
+    return ax
+
+
+def plot_bars(da, ax=None, xlabel: str | None = None, ylabel: str | None = None, **kw):
+    """Bar chart of a 1-D DataArray against its dimension (rotor, ion, site …); returns the Axes."""
+    ax = _axes(ax)
+    d = da.dims[0]
+    xs = np.asarray(da[d].values if d in da.coords else np.arange(da.sizes[d]))
+    ax.bar(np.arange(xs.size), np.asarray(da.values, dtype=float), **kw)
+    if xs.size <= 30:
+        ax.set_xticks(np.arange(xs.size), [str(v) for v in xs], fontsize=6)
+    ax.set_xlabel(xlabel or d)
+    ax.set_ylabel(ylabel or _unit_label(da))
+    return ax
+
+
+def plot_map(da, ax=None, xdim: str | None = None, ydim: str | None = None, label: str | None = None,
+             cmap: str = "viridis", **kw):
+    """Colour map of a 2-D DataArray (e.g. F(θ, φ), a density slice) with a colour bar; returns the Axes."""
+    ax = _axes(ax, figsize=(5.5, 4))
+    if da.ndim != 2:
+        raise ValueError(f"plot_map needs a 2-D DataArray, got dims {da.dims}")
+    ydim = ydim or da.dims[0]
+    xdim = xdim or [d for d in da.dims if d != ydim][0]
+    v = da.transpose(ydim, xdim)
+    xs = np.asarray(v[xdim].values if xdim in v.coords else np.arange(v.sizes[xdim]), dtype=float)
+    ys = np.asarray(v[ydim].values if ydim in v.coords else np.arange(v.sizes[ydim]), dtype=float)
+    m = ax.pcolormesh(xs, ys, np.asarray(v.values, dtype=float), shading="auto", cmap=cmap, **kw)
+    ax.figure.colorbar(m, ax=ax, label=label or _unit_label(da))
+    ax.set_xlabel(_unit_label(v[xdim], xdim) if xdim in v.coords else xdim)
+    ax.set_ylabel(_unit_label(v[ydim], ydim) if ydim in v.coords else ydim)
+    return ax
 
 
 def save(fig, outdir, name: str) -> list[Path]:
