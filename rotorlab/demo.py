@@ -162,7 +162,7 @@ def run_demo(outdir="results/demo", quick: bool = True, steps: int | None = None
     stores = _run_modes(outdir, "LiBH4", 600.0, eq_steps=eq, steps=steps,
                         frame_interval=int(frame_interval))
     print("\n== 3. analysis (transport, rotors, hops, vibrations), side by side")
-    res = analyze(stores, outdir / "analysis")
+    res = analyze(stores, outdir / "analysis", overwrite=True)  # the demo owns its output
     _summarise(res)
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Results:")
     print(f"   trajectories : {outdir}/*.zarr   (rotorlab info STORE; "

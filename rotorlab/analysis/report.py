@@ -199,7 +199,7 @@ def _check_output(outdir: Path, items: list, overwrite: bool) -> None:
 def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str] | None = None,
             rotation: bool = True, hops: bool = True, vibrations: bool = True, figures: bool = True,
             memory: float = _data.DEFAULT_MEMORY, options: Mapping[str, Mapping] | None = None,
-            overwrite: bool = True, **kw) -> xr.Dataset:
+            overwrite: bool = False, **kw) -> xr.Dataset:
     """Run the registered analyses over trajectories; write ``outdir/results.nc`` and PNG+SVG figures.
 
     Parameters
@@ -221,7 +221,7 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
     options : mapping, optional
         Analysis name → constructor options.
     overwrite : bool
-        Replace an existing ``results.nc`` (the CLI passes False unless ``--overwrite``).
+        Replace an existing ``results.nc`` (default False; the CLI passes ``--overwrite``).
     **kw
         ``transport_kw``, ``reorientation_kw``, ``hops_kw``, ``dos_kw`` (legacy options).
 
