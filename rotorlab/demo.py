@@ -26,7 +26,7 @@ MODES = ("UC", "RC", "RTC", "RTVC")
 def _stage_catalog() -> list[str]:
     from rotorlab import materials
     from rotorlab.materials import StructureError
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
     print("== 1. materials catalog (quick cells, rotor detection)")
     lines = []

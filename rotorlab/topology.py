@@ -183,19 +183,15 @@ class Topology:
         """
         pos = np.array(positions, dtype=float, copy=True)
         cell = np.asarray(cell, dtype=float)
+        if self.n_rotors == 0:
+            return pos
+        bonds = np.asarray(self.bonds, dtype=np.int64).reshape(-1, 2)
+        vec = _bond_vectors(pos, cell, bonds)
+        adj = _adjacency(bonds)
         for r in range(self.n_rotors):
             members = self.rotor_members(r)
-            pos[members] = _make_whole(pos, cell, members, self._bond_graph(r))
+            pos[members] = _make_whole(pos, cell, members, adj, vec)
         return pos
-
-    def _bond_graph(self, r: int) -> dict:
-        members = set(self.rotor_members(r).tolist())
-        adj = {int(i): [] for i in members}
-        for i, j in self.bonds:
-            if int(i) in members:
-                adj[int(i)].append(int(j))
-                adj[int(j)].append(int(i))
-        return adj
 
     def rotor_com(self, positions: np.ndarray) -> np.ndarray:
         """Centres of mass of all rotors [Å], shape (n_rotors, 3), from whole positions."""
@@ -216,39 +212,52 @@ class Topology:
         return ", ".join(parts)
 
 
-def _min_image(d: np.ndarray, cell: np.ndarray, inv: np.ndarray) -> np.ndarray:
-    """Minimum-image displacement(s) for a general (triclinic) cell.
+def _bond_vectors(pos, cell, bonds) -> dict:
+    """Minimum-image vector of every bond, both directions: ``{(i, j): x_j - x_i}`` [Å]."""
+    if len(bonds) == 0:
+        return {}
+    from rotorlab.geometry import minimum_image  # lazy: geometry's kernels import numba
 
-    Rounds fractional components, then refines over the 27 neighbouring images
-    (the rounding alone is not exact for strongly skewed cells).
+    d = minimum_image(pos[bonds[:, 1]] - pos[bonds[:, 0]], cell)
+    out = {}
+    for (i, j), v in zip(bonds.tolist(), d):
+        out[(i, j)] = v
+        out[(j, i)] = -v
+    return out
+
+
+def _adjacency(bonds) -> dict:
+    adj = {}
+    for i, j in np.asarray(bonds, dtype=np.int64).reshape(-1, 2).tolist():
+        adj.setdefault(i, []).append(j)
+        adj.setdefault(j, []).append(i)
+    return adj
+
+
+def _make_whole(pos, cell, members, adj, vec):
+    """Positions of one unit made whole: atoms placed along its bond graph from the first.
+
+    ``adj`` maps atom → bonded atoms (only bonds inside the unit are followed), ``vec`` maps
+    ``(i, j)`` → the minimum-image bond vector ``x_j − x_i``.
     """
-    frac = d @ inv
-    frac -= np.round(frac)
-    base = frac @ cell
-    shifts = np.array(
-        [[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float
-    ) @ cell
-    cand = base[..., None, :] + shifts  # (..., 27, 3)
-    best = np.argmin((cand**2).sum(-1), axis=-1)
-    return np.take_along_axis(cand, best[..., None, None], axis=-2)[..., 0, :]
-
-
-def _make_whole(pos, cell, members, adj):
-    inv = np.linalg.inv(cell)
+    member_set = {int(i) for i in members}
     start = int(members[0])
     placed = {start: pos[start].copy()}
     stack = [start]
     while stack:
         i = stack.pop()
         for j in adj.get(i, []):
-            if j not in placed:
-                placed[j] = placed[i] + _min_image(pos[j] - pos[i], cell, inv)
+            if j in member_set and j not in placed:
+                placed[j] = placed[i] + vec[(i, j)]
                 stack.append(j)
     # atoms not reached through bonds (should not happen): nearest image of the start
-    for j in members:
-        j = int(j)
-        if j not in placed:
-            placed[j] = placed[start] + _min_image(pos[j] - pos[start], cell, inv)
+    rest = [int(j) for j in members if int(j) not in placed]
+    if rest:
+        from rotorlab.geometry import minimum_image
+
+        d = minimum_image(pos[rest] - pos[start], cell)
+        for j, v in zip(rest, d):
+            placed[j] = placed[start] + v
     return np.array([placed[int(j)] for j in members])
 
 
@@ -324,32 +333,33 @@ def _orientation_pair(spec: UnitSpec, members, symbols, adj) -> tuple:
 
 def detect(
     atoms,
-    units=None,
+    units,
     *,
-    material=None,
-    mobile: str | None = None,
-    mobile_charge: float | None = None,
+    mobile: str,
+    mobile_charge: float = 1.0,
     rotors=None,
     bond_scale: float = 1.3,
 ) -> Topology:
     """Find rotor anions, framework units and mobile ions of a periodic structure.
 
+    This is the generic detector: it knows nothing about the materials catalog. To detect
+    a catalog material with its own units, mobile species and default rotors, use
+    :func:`rotorlab.materials.detect`.
+
     Parameters
     ----------
     atoms : ase.Atoms
         Periodic structure (positions may be wrapped).
-    units : list of UnitSpec, optional
-        Molecular units that may occur. Taken from ``material`` when omitted.
-    material : str or rotorlab.materials.Material, optional
-        Catalog material supplying units, mobile species and charge. Defaults to
-        ``atoms.info["material"]`` when present.
-    mobile : str, optional
+    units : sequence of UnitSpec
+        Molecular units that may occur (rotor anions and framework polyhedra).
+    mobile : str
         Mobile cation element (e.g. ``"Li"``).
-    mobile_charge : float, optional
-        Charge of the mobile cation [e] (default +1).
+    mobile_charge : float
+        Charge of the mobile cation [e].
     rotors : list of str, optional
-        Unit names treated as rotors (default: the units whose ``rotor`` flag is
-        set). E.g. ``["PS4", "SnS4"]`` makes the SnS4 framework units rotors too.
+        Unit names treated as rotors (default: the units whose ``rotor`` flag is set).
+        E.g. ``["PS4", "SnS4"]`` makes the SnS4 framework units rotors too. Every
+        name must be a unit in ``units`` and occur in the structure.
     bond_scale : float
         Bond cutoff as a multiple of the sum of covalent radii.
 
@@ -360,28 +370,26 @@ def detect(
     Raises
     ------
     TopologyError
-        A fragment does not match any unit (the message lists its atoms), or a
-        requested rotor kind is absent.
+        A fragment does not match any unit (the message lists its atoms), the mobile
+        species is absent, or a requested rotor kind is unknown or absent.
+    ValueError
+        No units, or no mobile species given.
     """
-    if material is None:
-        material = atoms.info.get("material")
-    if material is not None:
-        from rotorlab import materials as _materials
-
-        mat = _materials.catalog(material) if isinstance(material, str) else material
-        units = list(mat.units) if units is None else units
-        mobile = mat.mobile if mobile is None else mobile
-        mobile_charge = mat.mobile_charge if mobile_charge is None else mobile_charge
-        if rotors is None:
-            rotors = list(mat.default_rotors)
-    if units is None:
-        raise ValueError("detect() needs `units` or a `material`")
-    if mobile is None:
-        raise ValueError("detect() needs the mobile species (`mobile=` or a material)")
-    mobile_charge = 1.0 if mobile_charge is None else float(mobile_charge)
+    units = [] if units is None or isinstance(units, (str, bytes)) else list(units)
+    if not units:
+        raise ValueError("detect() needs the unit definitions (a sequence of UnitSpec); "
+                         "for a catalog material use rotorlab.materials.detect(atoms)")
+    if not all(isinstance(u, UnitSpec) for u in units):
+        raise ValueError("units must be UnitSpec objects")
+    if not mobile:
+        raise ValueError("detect() needs the mobile species (`mobile=`, e.g. 'Li')")
+    mobile_charge = float(mobile_charge)
     specs = {u.name: u for u in units}
     if rotors is None:
         rotors = [u.name for u in units if u.rotor]
+    elif isinstance(rotors, str):
+        rotors = [rotors]
+    rotors = list(rotors)
     unknown = [r for r in rotors if r not in specs]
     if unknown:
         raise TopologyError(f"unknown rotor unit(s) {unknown}; known units: {sorted(specs)}")
@@ -437,11 +445,8 @@ def detect(
         else:
             framework.setdefault(spec.name, []).append(members)
 
-    present = set(rotor_kind)
-    absent = [r for r in rotors if r not in present and r in specs]
-    # a requested rotor kind that is a framework-only default is fine to be absent only
-    # if the material lists it; an explicit request for an absent kind is an error.
-    if absent and material is None:
+    absent = [r for r in rotors if r not in set(rotor_kind)]
+    if absent:
         raise TopologyError(f"requested rotor kind(s) {absent} not found in the structure")
 
     masses = np.asarray(atoms.get_masses(), dtype=float)
@@ -461,12 +466,13 @@ def detect(
     # reference geometry: make whole, subtract COM
     inv = np.linalg.inv(cell)
     pos = atoms.get_positions()
+    vec = _bond_vectors(pos, cell, bonds)
     reference = np.empty((len(rotor_atoms), 3))
     coms = np.empty((len(rotor_lists), 3))
     orient = np.empty((len(rotor_lists), 2), dtype=np.int64)
     for r, members in enumerate(rotor_lists):
         adj = {int(i): [j for j in adj_all.get(int(i), []) if rotor_id[j] == r] for i in members}
-        whole = _make_whole(pos, cell, members, adj)
+        whole = _make_whole(pos, cell, members, adj, vec)
         w = masses[members]
         com = (w[:, None] * whole).sum(0) / w.sum()
         # put the COM inside the cell (only a choice of image)

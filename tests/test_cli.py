@@ -14,21 +14,21 @@ def test_materials_list(capsys):
     out = capsys.readouterr().out
     for name in ["LiBH4", "Na2B10H10", "Na3OBH4", "Li3PS4", "Na4P2S6", "Na11Sn2PS12"]:
         assert name in out
-    assert "768" in out and "1125" in out and "none" in out
+    assert "768" in out and "1125" in out and "832" in out and "none" not in out
 
 
 def test_materials_show(capsys):
     assert main(["materials", "show", "na11sn2ps12"]) == 0
     out = capsys.readouterr().out
-    assert "NONE" in out and "from_cif" in out
+    assert "study/Na11Sn2PS12.poscar" in out and "208-atom" in out
 
 
 def test_build_writes_structure(tmp_path, capsys):
     out = tmp_path / "libh4.xyz"
     assert main(["build", "LiBH4", "--size", "2", "2", "1", "-o", str(out)]) == 0
     atoms = ase.io.read(out)
-    assert len(atoms) == 48
-    assert "8 BH4 rotors" in capsys.readouterr().out
+    assert len(atoms) == 192  # 2x2x1 of the study's 48-atom cell
+    assert "32 BH4 rotors" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_build_writes_structure(tmp_path, capsys):
     [
         (["build", "LiAlH4", "-o", "x.cif"], "unknown material 'LiAlH4'"),
         (["build", "LiBH4", "--size", "big", "-o", "x.cif"], "size"),
-        (["build", "Na11Sn2PS12", "-o", "x.cif"], "no structure is bundled"),
+        (["build", "LiBH4", "--size", "0", "1", "1", "-o", "x.cif"], "positive integers"),
         (["build", "LiBH4", "--cif", "missing.cif", "-o", "x.cif"], "not found: missing.cif"),
         (["materials", "show", "Foo"], "unknown material"),
     ],

@@ -65,7 +65,7 @@ def test_deepmd_ase_calculator_through_wrapper_matches_direct():
     from rotorlab.potentials.deepmd import DeePMD
 
     model = Path(__file__).resolve().parents[1] / "datasets/models/tiny-LiBH4/model.pb"
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     e0, f0, w0 = DeePMD(model, atoms).compute(atoms.positions, atoms.cell.array)
     e1, f1, w1 = ASECalculator(DP(str(model)), atoms).compute(atoms.positions, atoms.cell.array)
     assert e1 == pytest.approx(e0, abs=1e-8)

@@ -19,7 +19,7 @@ COMPRESSED = MODEL_DIR / "model-compressed.pb"
 
 @pytest.fixture(scope="module")
 def atoms():
-    a = materials.get("LiBH4", (2, 2, 2))
+    a = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     rng = np.random.default_rng(11)
     a.positions += rng.normal(0.0, 0.04, a.positions.shape)
     return a

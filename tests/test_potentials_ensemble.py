@@ -35,7 +35,7 @@ def numpy_max_devi(forces):
 
 @pytest.fixture(scope="module")
 def atoms():
-    a = materials.get("LiBH4", (2, 2, 2))
+    a = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     a.positions += np.random.default_rng(5).normal(0.0, 0.05, a.positions.shape)
     return a
 

@@ -16,7 +16,7 @@ PATHS = [MODEL_DIR / "model.pb", MODEL_DIR / "model-seed2.pb"]
 
 
 def test_rc_run_with_deepmd_ensemble(tmp_path):
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     ens = DeePMDEnsemble(PATHS, atoms, k=5, sigma_high=100.0)
     seen = []
 
@@ -46,7 +46,7 @@ def test_rc_run_with_deepmd_ensemble(tmp_path):
 
 
 def test_rc_run_resumes_with_deepmd(tmp_path):
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     ff = DeePMD(MODEL_DIR / "model.pb", atoms)
     store = tmp_path / "rc.zarr"
     Simulation(atoms, ff, mode="RC", temperature=300.0, steps=10, frame_interval=5,
@@ -57,7 +57,7 @@ def test_rc_run_resumes_with_deepmd(tmp_path):
 
 
 def test_rc_run_stores_model_deviation(tmp_path):
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     ens = DeePMDEnsemble(PATHS, atoms, k=5, sigma_high=100.0)
     sim = Simulation(atoms, ens, mode="RC", temperature=300.0, steps=20, frame_interval=5,
                      store=tmp_path / "rc.zarr", seed=5, progress=False)
@@ -74,7 +74,7 @@ def test_rc_run_stores_model_deviation(tmp_path):
 def test_model_paths_as_potential_spec_and_bitwise_resume(tmp_path):
     """`potential=[paths]` builds an ensemble; a run cut at its checkpoint and resumed
     gives the same frames (model deviation included) as an uninterrupted run."""
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     spec = [str(p) for p in PATHS]
     kw = dict(mode="RC", temperature=300.0, frame_interval=5, checkpoint_interval=10,
               seed=11, progress=False)
@@ -95,5 +95,5 @@ def test_model_paths_as_potential_spec_and_bitwise_resume(tmp_path):
 
 def test_missing_model_path_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pb"):
-        Simulation(materials.get("LiBH4", (2, 2, 2)), str(tmp_path / "nope.pb"), mode="RC",
+        Simulation(materials.get("LiBH4", (2, 2, 2), variant="P63mc-12"), str(tmp_path / "nope.pb"), mode="RC",
                    temperature=300.0, steps=5, progress=False)

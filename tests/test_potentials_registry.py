@@ -52,7 +52,7 @@ def test_load_specs():
     from rotorlab.potentials.deepmd import DeePMD, DeePMDEnsemble
     from rotorlab.potentials.reference import ReferenceForceField
 
-    atoms = materials.get("LiBH4", (2, 2, 2))
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
     ff = load(str(MODEL_DIR / "model.pb"), atoms=atoms)
     assert isinstance(ff, DeePMD) and ff.n_atoms == len(atoms)
     ens = load([MODEL_DIR / "model.pb", MODEL_DIR / "model-seed2.pb"], symbols=atoms, k=4)

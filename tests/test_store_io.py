@@ -316,9 +316,9 @@ def test_import_with_material_detects_rotors(tmp_path):
 
     from rotorlab import materials
     from rotorlab.store import import_trajectory, open_store
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
-    atoms = materials.get("LiBH4", (2, 2, 1))
+    atoms = materials.get("LiBH4", (2, 2, 1), variant="P63mc-12")
     rng = np.random.default_rng(0)
     frames = []
     for k in range(4):

@@ -5,8 +5,8 @@ import pytest
 from ase import Atoms
 
 from rotorlab import materials
-from rotorlab.materials.catalog import BH4, PS4, P2S6
-from rotorlab.topology import TopologyError, detect
+from rotorlab.materials.catalog import BH4, O
+from rotorlab.topology import TopologyError, UnitSpec, detect
 
 
 def _bh4_box(a=8.0, shift=(0, 0, 0), cell=None):
@@ -21,7 +21,7 @@ def _bh4_box(a=8.0, shift=(0, 0, 0), cell=None):
 
 def test_rotor_made_whole_across_boundary():
     atoms = _bh4_box()
-    top = detect(atoms, units=[BH4], mobile="Li")
+    top = detect(atoms, [BH4], mobile="Li")
     assert top.n_rotors == 1 and list(top.mobile) == [5]
     ref = top.reference
     np.testing.assert_allclose(np.linalg.norm(ref[1:] - ref[0], axis=1), 1.22, atol=1e-12)
@@ -36,7 +36,7 @@ def test_rotor_made_whole_across_boundary():
 def test_triclinic_cell_whole():
     atoms = _bh4_box(cell=[[7, 0, 0], [3.0, 6.5, 0], [1.5, 2.0, 6.0]])
     assert atoms.positions[1:5].max() > 5  # the rotor really straddles the boundary
-    top = detect(atoms, units=[BH4], mobile="Li")
+    top = detect(atoms, [BH4], mobile="Li")
     np.testing.assert_allclose(np.linalg.norm(top.reference[1:] - top.reference[0], axis=1), 1.22,
                                atol=1e-12)
 
@@ -45,7 +45,7 @@ def test_missing_hydrogen_named():
     atoms = _bh4_box()
     del atoms[4]
     with pytest.raises(TopologyError, match=r"fragment BH3 matches no unit.*B0, H1, H2, H3"):
-        detect(atoms, units=[BH4], mobile="Li")
+        detect(atoms, [BH4], mobile="Li")
 
 
 def test_stray_hydrogen_named():
@@ -53,7 +53,7 @@ def test_stray_hydrogen_named():
     atoms.append("H")
     atoms.positions[-1] = [2.0, 2.0, 6.0]
     with pytest.raises(TopologyError, match=r"fragment H matches no unit.*H6"):
-        detect(atoms, units=[BH4], mobile="Li")
+        detect(atoms, [BH4], mobile="Li")
 
 
 def test_two_merged_anions():
@@ -61,7 +61,7 @@ def test_two_merged_anions():
     b = _bh4_box(a=10, shift=(1.6, 0, 0))
     merged = a + b[:5]
     with pytest.raises(TopologyError, match="B2H8"):
-        detect(merged, units=[BH4], mobile="Li")
+        detect(merged, [BH4], mobile="Li")
 
 
 def test_p_without_four_s():
@@ -69,20 +69,20 @@ def test_p_without_four_s():
     s = [i for i, x in enumerate(atoms.get_chemical_symbols()) if x == "S"][0]
     del atoms[s]
     with pytest.raises(TopologyError, match=r"fragment PS3 matches no unit"):
-        detect(atoms)
+        materials.detect(atoms)
 
 
 def test_mobile_species_absent():
     atoms = _bh4_box()
     with pytest.raises(TopologyError, match="mobile species 'Na'"):
-        detect(atoms, units=[BH4], mobile="Na")
+        detect(atoms, [BH4], mobile="Na")
 
 
 def test_framework_unit_selectable_as_rotor():
     atoms = materials.get("Na3OBH4", (2, 2, 2))
-    top = detect(atoms)
+    top = materials.detect(atoms)
     assert top.rotor_kinds == ["BH4"] and len(top.framework["O"]) == 8
-    top2 = detect(atoms, rotors=["BH4", "O"])
+    top2 = materials.detect(atoms, rotors=["BH4", "O"])
     assert sorted(set(top2.rotor_kind)) == ["BH4", "O"] and top2.n_rotors == 16
     with pytest.raises(ValueError, match="not present"):
         top.rotor_mask(["PS4"])
@@ -90,19 +90,68 @@ def test_framework_unit_selectable_as_rotor():
 
 def test_unknown_rotor_unit():
     with pytest.raises(TopologyError, match="unknown rotor unit"):
-        detect(materials.get("LiBH4"), rotors=["PS4x"])
+        materials.detect(materials.get("LiBH4"), rotors=["PS4x"])
 
 
-def test_b10h10_apical_axis():
-    atoms = materials.get("Na2B10H10", (1, 1, 1))
-    top = detect(atoms)
+def test_generic_detect_needs_units_and_mobile():
+    atoms = _bh4_box()
+    with pytest.raises(ValueError, match="unit definitions"):
+        detect(atoms, None, mobile="Li")
+    with pytest.raises(ValueError, match="UnitSpec"):
+        detect(atoms, ["BH4"], mobile="Li")
+    with pytest.raises(ValueError, match="mobile species"):
+        detect(atoms, [BH4], mobile="")
+    with pytest.raises(TypeError):
+        detect(atoms, [BH4])  # mobile is a required keyword
+    # a requested rotor kind that does not occur is an error, not silently ignored
+    with pytest.raises(TopologyError, match=r"requested rotor kind\(s\) \['O'\] not found"):
+        detect(atoms, [BH4, O], mobile="Li", rotors=["BH4", "O"])
+    # an absent framework-only unit is fine
+    top = detect(atoms, (u for u in [BH4, O]), mobile="Li", mobile_charge=2.0)  # any iterable
+    assert top.n_rotors == 1 and top.mobile_charge == 2.0 and top.framework == {}
+
+
+def test_materials_detect_needs_a_material():
+    atoms = _bh4_box()
+    with pytest.raises(ValueError, match="catalog material"):
+        materials.detect(atoms)
+    top = materials.detect(atoms, "LiBH4")
+    assert top.n_rotors == 1 and top.mobile_species == "Li" and top.unit_specs == {"BH4": BH4}
+    with pytest.raises(KeyError, match="unknown material"):
+        materials.detect(atoms, "LiAlH4")
+
+
+def test_custom_unit_outside_catalog():
+    """The generic detector takes any unit definitions (here an NH4-like cation unit)."""
+    nh4 = UnitSpec("NH4", {"N": 1, "H": 4}, center="N", charge=+1.0)
+    atoms = _bh4_box()
+    atoms.symbols[0] = "N"
+    top = detect(atoms, [nh4], mobile="Li")
+    assert top.rotor_kinds == ["NH4"] and top.n_rotors == 1
+
+
+@pytest.mark.parametrize("variant", ["study", "I422"])
+def test_b10h10_apical_axis(variant):
+    atoms = materials.get("Na2B10H10", (1, 1, 1), variant=variant)
+    top = materials.detect(atoms)
     pos = top.whole_positions(atoms.positions, atoms.cell.array)
     i, j = top.orientation_atoms.T
     d = np.linalg.norm(pos[j] - pos[i], axis=1)
-    # apical B–B distance of a B10 bicapped square antiprism (~3.7–3.8 Å), all along c here
+    # apical B–B distance of a B10 bicapped square antiprism (~3.7–3.8 Å)
     assert np.all((d > 3.5) & (d < 4.0))
+    # the apical atoms are the two B with 4 B neighbours (the others have 5)
+    for r in range(top.n_rotors):
+        m = top.rotor_members(r)
+        b = m[top.symbols[m] == "B"]
+        nb = [(np.linalg.norm(pos[b] - pos[k], axis=1) < 2.0).sum() - 1 for k in b]
+        apex = sorted(int(b[k]) for k in range(len(b)) if nb[k] == 4)
+        assert apex == sorted(top.orientation_atoms[r].tolist())
     axis = (pos[j] - pos[i]) / d[:, None]
-    np.testing.assert_allclose(np.abs(axis[:, 2]), 1.0, atol=0.02)
+    if variant == "I422":  # the rotorlab model has every cage axis along c
+        np.testing.assert_allclose(np.abs(axis[:, 2]), 1.0, atol=0.02)
+    else:  # the study's cell: four parallel axes in the ab plane, ~20° from b
+        np.testing.assert_allclose(np.abs(axis @ axis[0]), 1.0, atol=0.01)
+        assert np.abs(axis[:, 2]).max() < 0.05
 
 
 def _thio_cell():
@@ -124,10 +173,10 @@ def test_sns4_framework_by_default_and_selectable():
 
     atoms = _thio_cell()
     mat = catalog("Na11Sn2PS12")
-    top = detect(atoms, material=mat)
+    top = materials.detect(atoms, material=mat)
     assert top.rotor_kinds == ["PS4"] and top.n_rotors == 1
     assert top.framework["SnS4"].shape == (1, 5)
-    both = detect(atoms, material=mat, rotors=["PS4", "SnS4"])
+    both = materials.detect(atoms, material=mat, rotors=["PS4", "SnS4"])
     assert sorted(both.rotor_kind.tolist()) == ["PS4", "SnS4"]
     sn = [r for r in range(both.n_rotors) if both.rotor_kind[r] == "SnS4"][0]
     ref = both.reference[both.rotor_ptr[sn]:both.rotor_ptr[sn + 1]]

@@ -29,13 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
+from rotorlab.geometry import min_pair_distance
 from rotorlab.md.constraints import Constraints
 from rotorlab.md.integrate import Integrator, maxwell_boltzmann
 from rotorlab.md.thermostats import make_thermostat
 from rotorlab.potentials.base import check_species, energy_forces
-from rotorlab.potentials.reference import cell_list
 from rotorlab.units import PS
 
 __all__ = ["Simulation", "SimulationExploded", "min_pair_distance", "topology_state",
@@ -46,52 +45,6 @@ CHECKPOINT_VERSION = 2
 
 class SimulationExploded(RuntimeError):
     """The dynamics became unphysical (NaN, runaway temperature, overlapping atoms)."""
-
-
-@njit(cache=True)
-def min_pair_distance(x, cell, rmax):
-    """Smallest interatomic distance [Å] over all periodic images, capped at ``rmax``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, 3)
-        Positions [Å].
-    cell : ndarray, shape (3, 3)
-        Lattice vectors as rows [Å].
-    rmax : float
-        Search radius [Å]; returns ``rmax`` when no pair is closer.
-    """
-    n = x.shape[0]
-    xw, cid, nc, reach, start, order = cell_list(x, cell, rmax, 48)
-    best2 = rmax * rmax
-    for i in range(n):
-        ci = cid[i]
-        cz = ci % nc[2]
-        cy = (ci // nc[2]) % nc[1]
-        cx = ci // (nc[1] * nc[2])
-        for dx in range(-reach[0], reach[0] + 1):
-            jx = cx + dx
-            wx = jx % nc[0]
-            sx = (jx - wx) // nc[0]
-            for dy in range(-reach[1], reach[1] + 1):
-                jy = cy + dy
-                wy = jy % nc[1]
-                sy = (jy - wy) // nc[1]
-                for dz in range(-reach[2], reach[2] + 1):
-                    jz = cz + dz
-                    wz = jz % nc[2]
-                    sz = (jz - wz) // nc[2]
-                    cj = (wx * nc[1] + wy) * nc[2] + wz
-                    for kk in range(start[cj], start[cj + 1]):
-                        j = order[kk]
-                        d2 = 0.0
-                        for k in range(3):
-                            d = (xw[j, k] + sx * cell[0, k] + sy * cell[1, k] + sz * cell[2, k]
-                                 - xw[i, k])
-                            d2 += d * d
-                        if d2 < best2 and not (j == i and sx == 0 and sy == 0 and sz == 0):
-                            best2 = d2
-    return math.sqrt(best2)
 
 
 # --------------------------------------------------------------------------------------
@@ -139,13 +92,9 @@ def topology_from_state(arrays, meta):
 
 
 def _detect(atoms, material, rotors):
-    # MERGE-TODO: rotorlab.materials.detect once the materials branch lands
-    try:
-        from rotorlab.materials import detect
-    except ImportError:
-        from rotorlab.topology import detect
-    kw = {} if rotors is None else {"rotors": list(rotors)}
-    return detect(atoms, material=material, **kw)
+    from rotorlab.materials import detect
+
+    return detect(atoms, material, rotors=None if rotors is None else list(rotors))
 
 
 def _default_timestep(material, symbols) -> float:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import numpy as np
 from numba import njit
 
+from rotorlab.geometry import cell_list, mic as _mic  # noqa: F401 (cell_list re-exported)
 from rotorlab.units import COULOMB
 
 __all__ = ["ReferenceForceField", "ELEMENT_PARAMS", "MATERIAL_SETTINGS", "FORMAL_CHARGES"]
@@ -70,93 +71,6 @@ _SQRT_PI = math.sqrt(math.pi)
 # --------------------------------------------------------------------------------------
 # kernels
 # --------------------------------------------------------------------------------------
-
-
-@njit(cache=True)
-def _mic(d, cell, inv_cell):
-    """Minimum-image-like reduction of a displacement by fractional rounding."""
-    s0 = d[0] * inv_cell[0, 0] + d[1] * inv_cell[1, 0] + d[2] * inv_cell[2, 0]
-    s1 = d[0] * inv_cell[0, 1] + d[1] * inv_cell[1, 1] + d[2] * inv_cell[2, 1]
-    s2 = d[0] * inv_cell[0, 2] + d[1] * inv_cell[1, 2] + d[2] * inv_cell[2, 2]
-    n0 = np.floor(s0 + 0.5)
-    n1 = np.floor(s1 + 0.5)
-    n2 = np.floor(s2 + 0.5)
-    out = np.empty(3)
-    for k in range(3):
-        out[k] = d[k] - n0 * cell[0, k] - n1 * cell[1, k] - n2 * cell[2, k]
-    return out
-
-
-@njit(cache=True)
-def cell_list(x, cell, rc, max_cells):
-    """Fractional-coordinate cell list of a periodic (triclinic) box.
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, 3)
-        Positions [Å] (wrapped or unwrapped).
-    cell : ndarray, shape (3, 3)
-        Lattice vectors as rows [Å].
-    rc : float
-        Interaction range [Å]; cells along each axis are at least ``rc`` wide unless the
-        count is capped.
-    max_cells : int
-        Largest number of cells along one axis.
-
-    Returns
-    -------
-    xw : ndarray, shape (N, 3)
-        Positions wrapped into the cell [Å].
-    cidx : ndarray of int64, shape (N,)
-        Cell index of each atom.
-    nc, reach : ndarray of int64, shape (3,)
-        Cells per axis and how many neighbour cells to scan each way to cover ``rc``.
-    start : ndarray of int64, shape (n_cells + 1,)
-        CSR offsets into ``order``.
-    order : ndarray of int64, shape (N,)
-        Atom indices sorted by cell.
-    """
-    n = x.shape[0]
-    inv_cell = np.linalg.inv(cell)
-    vol = abs(np.linalg.det(cell))
-    nc = np.empty(3, dtype=np.int64)
-    reach = np.empty(3, dtype=np.int64)
-    for k in range(3):
-        a1 = cell[(k + 1) % 3]
-        a2 = cell[(k + 2) % 3]
-        cx = a1[1] * a2[2] - a1[2] * a2[1]
-        cy = a1[2] * a2[0] - a1[0] * a2[2]
-        cz = a1[0] * a2[1] - a1[1] * a2[0]
-        h = vol / math.sqrt(cx * cx + cy * cy + cz * cz)
-        m = min(max(int(h / rc), 1), max_cells)
-        nc[k] = m
-        reach[k] = max(1, int(math.ceil(rc * m / h - 1e-12)))
-    s = x @ inv_cell
-    xw = np.empty_like(x)
-    cidx = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        c = 0
-        for k in range(3):
-            f = s[i, k] - math.floor(s[i, k])
-            if f >= 1.0:
-                f = 0.0
-            s[i, k] = f
-            c = c * nc[k] + min(int(f * nc[k]), nc[k] - 1)
-        cidx[i] = c
-        for k in range(3):
-            xw[i, k] = s[i, 0] * cell[0, k] + s[i, 1] * cell[1, k] + s[i, 2] * cell[2, k]
-    ncell = nc[0] * nc[1] * nc[2]
-    start = np.zeros(ncell + 1, dtype=np.int64)
-    for i in range(n):
-        start[cidx[i] + 1] += 1
-    for c in range(ncell):
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        order[fill[cidx[i]]] = i
-        fill[cidx[i]] += 1
-    return xw, cidx, nc, reach, start, order
 
 
 @njit(cache=True)

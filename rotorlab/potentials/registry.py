@@ -478,10 +478,8 @@ def _reference_factory(arg, *, atoms=None, topology=None, positions=None, cell=N
         if atoms is None:
             raise ValueError("the reference force field is parametrised per structure: "
                              "call resolve('reference', atoms=atoms) (or pass topology=)")
-        try:  # MERGE-TODO: materials.detect after the materials branch lands
-            from rotorlab.materials import detect
-        except ImportError:
-            from rotorlab.topology import detect
+        from rotorlab.materials import detect
+
         topology = detect(atoms, material=material)
         cell = atoms.cell.array if cell is None else cell
         positions = topology.whole_positions(atoms.positions, cell) if positions is None \
