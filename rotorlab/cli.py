@@ -59,16 +59,15 @@ def _cmd_build(args) -> int:
     import ase.io
 
     from rotorlab._cli_util import build_structure
-    from rotorlab.md.simulation import _detect
+    from rotorlab.materials import detect
+
+    from rotorlab._safety import check_output
 
     fmt = _output_format(args.output)
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    if out.is_dir():
-        raise IsADirectoryError(f"{out} is a directory; give a structure file name")
+    inputs = [p for p in (args.structure, args.material) if p and Path(p).exists()]
+    check_output(args.output, overwrite=args.overwrite, kind="file", inputs=inputs)
     atoms, fields = build_structure(args)
-    top = _detect(atoms, fields["material"], fields["rotors"])
+    top = detect(atoms, fields["material"], rotors=fields["rotors"])
     ase.io.write(args.output, atoms, format=fmt)
     print(f"wrote {args.output}: {atoms.get_chemical_formula()} ({len(atoms)} atoms, "
           f"supercell {'x'.join(map(str, atoms.info['supercell']))}); {top.summary()}")
@@ -152,22 +151,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _catalog_topology(material, rotors=None):
-    """``topology(atoms)`` for import_trajectory: rotor labels of a catalog material."""
-    from rotorlab import materials
-
-    if material is None or material not in {n.lower(): n for n in materials.names()} \
-            and material not in materials.names():
-        return None
-    from rotorlab.md.simulation import _detect
-
-    def label(atoms):
-        top = _detect(atoms, materials.catalog(material).name, rotors)
-        return top.rotor_id, list(top.rotor_kind), top.orientation_atoms
-
-    return label
-
-
 def _split(text):
     return None if text is None else [t for t in text.replace(" ", "").split(",") if t]
 
@@ -184,13 +167,6 @@ def _cmd_import(args) -> int:
         if not args.temperature > 0:
             raise ValueError(f"--temperature must be > 0 K, got {args.temperature:g}")
         attrs["target_temperature"] = float(args.temperature)
-    if args.mobile is not None:
-        attrs["mobile_species"] = args.mobile
-    if args.mobile_charge is not None:
-        attrs["mobile_charge"] = float(args.mobile_charge)
-    read_kwargs = {}
-    if args.specorder:
-        read_kwargs["specorder"] = _split(args.specorder)
     material = args.material
     if material is not None:
         from rotorlab import materials
@@ -198,10 +174,10 @@ def _cmd_import(args) -> int:
         material = materials.catalog(material).name
     store = import_trajectory(
         args.file, args.format, store_path=args.output, material=material,
-        timestep_fs=args.timestep, frame_stride=args.frame_stride, index=args.index,
-        topology=_catalog_topology(material, _split(args.rotors)),
-        species=_split(args.species), attrs=attrs or None, overwrite=args.overwrite,
-        unwrap=not args.no_unwrap, read_kwargs=read_kwargs or None)
+        rotors=_split(args.rotors), timestep_fs=args.timestep, frame_stride=args.frame_stride,
+        index=args.index, species=_split(args.species), specorder=_split(args.specorder),
+        attrs=attrs or None, overwrite=args.overwrite, unwrap=not args.no_unwrap,
+        mobile_species=args.mobile, mobile_charge=args.mobile_charge)
     ds = store.to_xarray()
     store.close()
     rotors = int((ds["rotor_id"].values.max() + 1) if ds.sizes.get("atom") else 0)
@@ -230,25 +206,22 @@ def _parse_frames(text):
 def _cmd_export(args) -> int:
     from rotorlab.store import export_extxyz, export_netcdf, open_store
 
-    src = Path(args.store).resolve()
+    from rotorlab._safety import check_output
+
     out = Path(args.output)
-    if not src.exists():
+    if not Path(args.store).exists():
         raise FileNotFoundError(f"no trajectory store at {args.store}")
-    if out.resolve() == src or src in out.resolve().parents:
-        raise ValueError(f"{args.output} is inside the input store {args.store}; write the "
-                         "export elsewhere")
     suffix = out.suffix.lower()
     if suffix not in (".nc", ".xyz", ".extxyz"):
         raise ValueError(f"export writes AMBER netCDF (.nc) or extended XYZ (.xyz, .extxyz); "
                          f"got {args.output!r}")
-    if out.exists() and not args.overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    ds = open_store(args.store)
     frames = _parse_frames(args.frames)
+    check_output(out, overwrite=args.overwrite, kind="file", inputs=[args.store])
+    ds = open_store(args.store)
     if suffix == ".nc":
-        export_netcdf(ds, out, frames=frames, wrap=args.wrap)
+        export_netcdf(ds, out, frames=frames, wrap=args.wrap, overwrite=args.overwrite)
     else:
-        export_extxyz(ds, out, frames=frames, wrap=args.wrap)
+        export_extxyz(ds, out, frames=frames, wrap=args.wrap, overwrite=args.overwrite)
     n = len(range(*frames.indices(ds.sizes.get("frame", 0))))
     print(f"exported {n} frames of {args.store} to {out}")
     return 0

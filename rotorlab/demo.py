@@ -25,19 +25,13 @@ MODES = ("UC", "RC", "RTC", "RTVC")
 
 def _stage_catalog() -> list[str]:
     from rotorlab import materials
-    from rotorlab.materials import StructureError
     from rotorlab.materials import detect
 
     print("== 1. materials catalog (quick cells, rotor detection)")
     lines = []
     for name in materials.names():
         mat = materials.catalog(name)
-        try:
-            atoms = materials.get(name, "quick")
-        except StructureError:
-            print(f"   {name:<12} no bundled structure — bring an ordered CIF "
-                  f"(rotorlab.materials.from_cif(path, material='{name}'))")
-            continue
+        atoms = materials.get(name, "quick")
         top = detect(atoms)
         line = (f"   {name:<12} {len(atoms):>4} atoms (paper {mat.paper_atoms:>4}), "
                 f"trust {mat.trust:<4} {top.summary()}")

@@ -110,6 +110,17 @@ CLI_CASES = [
     ("unknown spec field", ["run", "--spec", "unknown.yaml", "-o", "new.zarr"], "temprature"),
     ("spec plus options", ["run", "--spec", "unknown.yaml", "-T", "300", "-o", "new.zarr"],
      "do not combine"),
+    # overwrite only ever replaces a rotorlab store
+    ("overwrite a user directory", RUN + ["-T", "300", "--steps", "5", "-o", "userdir",
+                                          "--overwrite"], "not a rotorlab store"),
+    ("overwrite the working directory", RUN + ["-T", "300", "--steps", "5", "-o", ".",
+                                               "--overwrite"], "working directory"),
+    ("overwrite a user file", RUN + ["-T", "300", "--steps", "5", "-o", "notes.txt",
+                                     "--overwrite"], "notes.txt"),
+    ("existing store without overwrite", RUN + ["-T", "300", "--steps", "5", "-o", "keep.zarr"],
+     "--overwrite"),
+    ("analyze into the store", ["analyze", "keep.zarr", "-o", "keep.zarr/an"], "input store"),
+    ("analyze missing store", ["analyze", "none.zarr", "-o", "an"], "none.zarr"),
     # resume
     ("resume missing store", ["resume", "nothere.zarr"], "no trajectory store"),
     ("resume a user directory", ["resume", "userdir"], "userdir"),

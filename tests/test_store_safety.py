@@ -215,13 +215,13 @@ def test_second_simulation_overwrite_on_live_run_is_refused(tmp_path):
         from rotorlab.md.simulation import Simulation
         from rotorlab.md.testing import tetrahedral_salt
         atoms, topo = tetrahedral_salt(a=6.4, seed=1)
-        def pause(sim):
-            if sim.step == 30:
+        def pause(ev):
+            if ev.step == 30:
                 print("ready", flush=True)
                 time.sleep(120)
         sim = Simulation(atoms, "reference", store={str(s)!r}, topology=topo, mode="RC",
                          temperature=300.0, steps=60, frame_interval=5, seed=1, progress=False,
-                         chunk_frames=4, callbacks=[pause])
+                         chunk_frames=4, observers=[pause])
         sim.run()
     """)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,

@@ -102,9 +102,9 @@ def cmd_relax(args) -> int:
     from rotorlab.potentials.registry import resolve
 
     atoms, fields = build_structure(args)
-    from rotorlab.md.simulation import _detect
+    from rotorlab.materials import detect
 
-    topo = _detect(atoms, fields["material"], fields["rotors"])
+    topo = detect(atoms, fields["material"], rotors=fields["rotors"])
     cell = atoms.cell.array
     atoms.positions = topo.whole_positions(atoms.positions, cell)
     ff = resolve(args.potential, atoms=atoms, topology=topo, positions=atoms.positions,

@@ -91,12 +91,6 @@ def topology_from_state(arrays, meta):
         unit_specs={k: UnitSpec(**u) for k, u in meta["unit_specs"].items()})
 
 
-def _detect(atoms, material, rotors):
-    from rotorlab.materials import detect
-
-    return detect(atoms, material, rotors=None if rotors is None else list(rotors))
-
-
 def _default_timestep(material, symbols) -> float:
     if material is not None:
         from rotorlab.materials import catalog
@@ -326,7 +320,10 @@ class Simulation:
         if spec.material is not None:
             atoms.info["material"] = spec.material
         if topology is None:
-            topology = _detect(atoms, spec.material, spec.rotors)
+            from rotorlab.materials import detect
+
+            topology = detect(atoms, spec.material,
+                              rotors=None if spec.rotors is None else list(spec.rotors))
         cell = np.array(atoms.cell.array, dtype=np.float64)
         positions = topology.whole_positions(atoms.positions, cell)
         self.topology = topology
@@ -630,7 +627,7 @@ class Simulation:
         if steps is not None and (isinstance(steps, bool) or int(steps) != steps
                                   or int(steps) < 0):
             raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-        ts = TrajectoryStore.open(path, mode="a", **({"repair": True} if repair else {}))
+        ts = TrajectoryStore.open(path, mode="a", repair=bool(repair))
         try:
             arrays, meta = ts.read_checkpoint()
             n_cp = ts.checkpoint_n_frames

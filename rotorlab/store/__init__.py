@@ -71,14 +71,8 @@ def catalog_labeller(material: str, rotors=None):
         mat = materials.catalog(material)
     except KeyError:
         return None
-    detect = getattr(materials, "detect", None)
-
     def label(atoms):
-        if detect is not None:
-            return detect(atoms, material=mat, rotors=rotors)
-        from rotorlab.topology import detect as topo_detect
-
-        return topo_detect(atoms, material=mat, rotors=rotors)
+        return materials.detect(atoms, material=mat, rotors=rotors)
 
     return label
 
