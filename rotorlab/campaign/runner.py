@@ -537,6 +537,14 @@ def run_campaign(spec, outdir, *, workers: int | None = None, scheduler=None, cl
         print(f"WARNING: no bundled DeePMD model for {', '.join(fb)}: these runs use the "
               f"fallback potential {spec.potential_fallback!r} (NOT a physics-grade model; "
               "see the report)", file=out)
+    from rotorlab.potentials.registry import has_bundled
+
+    nob = sorted({r.material for r in planned if r.spec.potential_string.startswith("bundled")
+                  and not has_bundled(r.material)})
+    if nob:
+        print(f"WARNING: no bundled DeePMD model for {', '.join(nob)} and no "
+              "potential_fallback: those runs will fail (and be reported); give a model "
+              "file as `potential` or set potential_fallback", file=out)
 
     # runs whose stores are already complete are not submitted at all
     todo = []

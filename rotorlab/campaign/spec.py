@@ -272,6 +272,9 @@ class CampaignSpec:
                 key = _mode_key(m)
             except SpecError as exc:
                 _fail("modes", str(exc).split(": ", 1)[-1])
+            if isinstance(m, str) and key not in MODE_ORDER:
+                _fail("modes", f"unknown constraint mode {m!r}; choose one of "
+                               f"{', '.join(MODE_ORDER)} or a mapping rotor kind -> mode")
             if key in [_mode_key(x) for x in norm]:
                 _fail("modes", f"mode {key} is listed twice")
             norm.append(m.strip().upper() if isinstance(m, str) else dict(m))
