@@ -141,7 +141,8 @@ def store_status(store, spec) -> StoreStatus:
         return StoreStatus("absent", total_steps=total)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+            # a killed writer's torn tail / *.partial leftovers: cut from the view, not an error
+            warnings.simplefilter("ignore")
             ts = TrajectoryStore.open(path, mode="r")
     except Exception as exc:
         return StoreStatus("broken", total_steps=total, detail=str(exc))
@@ -464,14 +465,15 @@ def _client(workers, scheduler, threads, cluster_kwargs):
 
     if scheduler is not None:
         if isinstance(scheduler, (str, os.PathLike)) and Path(scheduler).is_file():
-            return Client(scheduler_file=str(scheduler)), None
-        return Client(scheduler), None
+            return Client(scheduler_file=str(scheduler), set_as_default=False), None
+        return Client(scheduler, set_as_default=False), None
     n = workers or max(1, (os.cpu_count() or 1) // max(1, threads))
     kw = {"n_workers": int(n), "threads_per_worker": 1, "host": "127.0.0.1",
           "processes": True, "env": thread_env(threads), "dashboard_address": ":0"}
     kw.update(cluster_kwargs or {})
     cluster = LocalCluster(**kw)
-    return Client(cluster), cluster
+    # not the default client: dask computations of the caller (lazy stores) stay local
+    return Client(cluster, set_as_default=False), cluster
 
 
 def run_campaign(spec, outdir, *, workers: int | None = None, scheduler=None, client=None,
