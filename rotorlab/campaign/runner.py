@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 import threading
 import time
@@ -639,7 +638,12 @@ def _run_tasks(client, state, todo, outdir, spec, retries, prog, poll_s, out):
                              wall_s=res["wall_s"], steps_per_second=res["steps_per_second"],
                              host=f"{res['host']}:{res['pid']}", finished=_now())
             else:
-                exc = f.exception()
+                try:
+                    exc = f.exception()
+                except BaseException as lost:  # cancelled: the scheduler lost the task
+                    exc = lost
+                if exc is None:
+                    exc = RuntimeError(f"task ended with status {f.status!r}")
                 tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                 entry["errors"].append({"attempt": entry["attempts"], "time": _now(),
                                         "type": type(exc).__name__, "message": str(exc),
