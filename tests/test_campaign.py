@@ -230,8 +230,11 @@ def test_local_cluster_campaign_collect_report_and_failed_run(tmp_path):
 
     pots = {m: "reference" for m in ("UC", "RC", "RTC", "RTVC")}
     pots["TC"] = str(tmp_path / "no_such_model.pb")
-    spec = CampaignSpec(**TINY, name="tiny", modes=["UC", "TC", "RC", "RTC", "RTVC"],
-                        steps=250, potential=pots, retries=1)
+    temps = {m: [600] for m in pots}
+    temps["UC"] = [500, 600]
+    spec = CampaignSpec(**{**TINY, "temperatures": temps}, name="tiny",
+                        modes=["UC", "TC", "RC", "RTC", "RTVC"], steps=250, potential=pots,
+                        retries=1)
     out = tmp_path / "camp"
     client, cluster = _client(2, None, 1, None)
     try:
@@ -275,6 +278,18 @@ def test_local_cluster_campaign_collect_report_and_failed_run(tmp_path):
         assert dl.sum() == pytest.approx(np.log10(sp["UC"] / sp["RTVC"]))
         assert nc["r_mode"].sel(material="LiBH4", temperature=600.0).sum() == pytest.approx(1.0)
     assert np.isfinite(res["cation_band_centre"].sel(mode="UC", **cell))
+    # Arrhenius of UC through two temperatures: exact line in ln(sigma T) vs 1/(kB T)
+    kB = 8.617333262e-5
+    T = np.array([500.0, 600.0])
+    y = np.array([float(nc["sigma_pooled"].sel(material="LiBH4", mode="UC", temperature=t))
+                  for t in T]) * T
+    slope = np.polyfit(1 / (kB * T), np.log(y), 1)[0]
+    assert float(nc["Ea_sigmaT"].sel(material="LiBH4", mode="UC")) == pytest.approx(-slope,
+                                                                                   rel=1e-6)
+    assert nc["Ea_sigmaT"].attrs["units"] == "eV"
+    assert np.isnan(nc["Ea_sigmaT"].sel(material="LiBH4", mode="RC"))  # one temperature
+    assert str(nc["status"].sel(mode="RC", material="LiBH4", temperature=500.0,
+                                replica=0).values) == "absent"
     # the per-run cache is reused: collecting again does not rewrite it
     caches = sorted((out / "runs").glob("*.analysis.nc"))
     assert len(caches) == 4
@@ -285,8 +300,20 @@ def test_local_cluster_campaign_collect_report_and_failed_run(tmp_path):
     assert "Failed runs" in html and "no_such_model.pb" in html
     assert (out / "report" / "fig3_sigma_LiBH4.png").is_file()
     assert (out / "report" / "fig3_sigma_LiBH4.svg").is_file()
-    assert (out / "report" / "fig5_dos_LiBH4.png").is_file()
-    assert "fig4a_Ea</code>: needs" in html  # one temperature: skipped, with the reason
+    for name in ("fig3f_drop", "fig4a_Ea", "fig5_dos_LiBH4", "fig4b_free_energy_LiBH4",
+                 "fig6_density_LiBH4"):
+        assert (out / "report" / f"{name}.png").is_file(), name
+    # a figure without data is skipped with its reason in the page
+    from rotorlab.campaign.figures import SkipFigure, draw_figures
+
+    blank = res.copy()
+    blank["Ea_sigmaT"] = blank["Ea_sigmaT"] * np.nan
+    with pytest.raises(SkipFigure, match="two or more temperatures"):
+        from rotorlab.campaign.figures import fig_ea
+
+        fig_ea(blank)
+    drawn, skipped = draw_figures(blank, out, tmp_path / "fig2")
+    assert ("fig4a_Ea", "needs a mode with measurable σ at two or more temperatures") in skipped
 
 
 def _start_cluster(tmp_path):
@@ -436,3 +463,35 @@ def test_campaign_killed_and_restarted_recomputes_nothing_finished(tmp_path):
     # a third submission finds everything complete and starts no cluster at all
     again = run_campaign(spec, out, workers=1, progress=False, collect=False)
     assert [r["attempts"] for r in again.runs.values()] == [1, 2]
+
+
+def test_bounds_are_drawn_as_bounds():
+    """σ below measurable appears as a downward arrow at its bound, never as a point."""
+    import matplotlib.lines as mlines
+
+    from rotorlab.campaign.figures import fig_drop, fig_sigma
+
+    T = np.array([500.0, 600.0])
+    co = {"material": ["LiBH4"], "mode": ["UC", "RC", "RTC", "RTVC"], "temperature": T}
+    sig = np.array([[[1.0, 2.0], [0.5, 1.0], [np.nan, 0.3], [np.nan, np.nan]]])
+    bnd = np.where(np.isnan(sig), 0.05, np.nan)
+    dims = ("material", "mode", "temperature")
+    res = xr.Dataset({"sigma_pooled": (dims, sig), "sigma_pooled_err": (dims, sig * 0.1),
+                      "sigma_pooled_bound": (dims, bnd),
+                      "sigma": (dims + ("replica",), sig[..., None])}, coords=co)
+    fig = fig_sigma(res, "LiBH4")
+    ax = fig.axes[0]
+    carets = [ln for ln in ax.lines if ln.get_marker() == mlines.CARETDOWNBASE]
+    assert carets, "upper bounds must be drawn with downward arrows"
+    ys = np.concatenate([np.asarray(ln.get_ydata(), float) for ln in carets])
+    assert np.all(ys <= 0.05 + 1e-12)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "RTC (upper bound)" in labels and "RTVC (upper bound)" in labels
+    assert "RTVC" not in labels  # no value is drawn for an all-bound mode
+    # drops: a lower bound gets an upward arrow
+    res["drop"] = (dims, np.array([[[0.0, 0.0], [0.3, 0.3], [1.0, 0.8], [1.2, 1.6]]]))
+    res["drop_kind"] = (dims, np.array([[["value"] * 2, ["value"] * 2,
+                                         ["lower_bound", "value"],
+                                         ["lower_bound", "lower_bound"]]]))
+    ax = fig_drop(res).axes[0]
+    assert [ln for ln in ax.lines if ln.get_marker() == mlines.CARETUPBASE]

@@ -432,7 +432,8 @@ def _add_arrhenius(res):
                     msgs.append(f"{q}: {exc}")
                     continue
                 for k in ("Ea", "Ea_err", "prefactor", "prefactor_err"):
-                    out[f"{k}_{q}"][i, j] = float(f[k])
+                    base, _, tail = k.partition("_")
+                    out[f"{base}_{q}" + (f"_{tail}" if tail else "")][i, j] = float(f[k])
                 if q == "sigmaT":
                     out["arrhenius_n_points"][i, j] = float(f["n_points"])
             note[i, j] = "; ".join(msgs)

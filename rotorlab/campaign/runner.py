@@ -572,28 +572,35 @@ def run_campaign(spec, outdir, *, workers: int | None = None, scheduler=None, cl
         if own_client:
             client, cluster = _client(workers, scheduler, spec.threads_per_worker,
                                       cluster_kwargs)
-        try:
+    try:
+        if todo:
             _run_tasks(client, state, todo, outdir, spec, retries, prog, poll_s, out)
-        finally:
-            prog.close()
-            if own_client:
-                client.close()
-                if cluster is not None:
-                    cluster.close()
-    prog.close()
-    state.data["finished"] = _now()
-    state.save()
-    _print_summary(state, spec, out)
-    if collect:
-        from rotorlab.campaign.collect import collect as _collect
-
-        try:
-            _collect(outdir)
-            print(f"results: {outdir / 'campaign.nc'}", file=out)
-        except Exception as exc:  # the runs are safe in their stores; say what failed
-            print(f"collecting results failed: {type(exc).__name__}: {exc} "
-                  f"(run `rotorlab report {outdir}` after fixing it)", file=out)
+        prog.close()
+        state.data["finished"] = _now()
+        state.save()
+        _print_summary(state, spec, out)
+        if collect:
+            _collect_safely(outdir, client, out)
+    finally:
+        prog.close()
+        state.save()
+        if own_client and client is not None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
     return state
+
+
+def _collect_safely(outdir, client, out):
+    from rotorlab.campaign.collect import collect as _collect
+
+    try:
+        # per-run analyses as tasks on the cluster when there is one (cached per run)
+        _collect(outdir, client=client)
+        print(f"results: {outdir / 'campaign.nc'}", file=out)
+    except Exception as exc:  # the runs are safe in their stores; say what failed
+        print(f"collecting results failed: {type(exc).__name__}: {exc} "
+              f"(run `rotorlab report {outdir}` after fixing it)", file=out)
 
 
 def _run_tasks(client, state, todo, outdir, spec, retries, prog, poll_s, out):
