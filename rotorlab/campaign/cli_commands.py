@@ -49,9 +49,15 @@ def _cmd_campaign(args) -> int:
         return 0
     if not args.output:
         raise ValueError("give the campaign directory: -o DIR")
-    state = run_campaign(spec, args.output, workers=args.workers, scheduler=args.scheduler,
-                         retries=args.retries, progress=not args.no_progress,
-                         collect=not args.no_collect)
+    try:
+        state = run_campaign(spec, args.output, workers=args.workers,
+                             scheduler=args.scheduler, retries=args.retries,
+                             progress=not args.no_progress, collect=not args.no_collect)
+    except KeyboardInterrupt:
+        print(f"campaign interrupted: finished runs are kept, the others resume from their "
+              f"last checkpoint when you submit again: rotorlab campaign {args.spec} -o "
+              f"{args.output}")
+        raise
     if not args.no_report and not args.no_collect:
         from rotorlab.campaign.figures import report
 
@@ -103,6 +109,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         if args.debug:
             raise
