@@ -44,7 +44,8 @@ RUNS_DIR = "runs"
 STATE_FORMAT = "rotorlab-campaign"
 STATE_VERSION = 1
 #: Files and folders a campaign writes into its directory (anything else: not ours).
-OWN_ENTRIES = (STATE_FILE, SPEC_FILE, RUNS_DIR, "campaign.nc", "report", STATE_FILE + ".tmp")
+OWN_ENTRIES = (STATE_FILE, SPEC_FILE, RUNS_DIR, "campaign.nc", "report", STATE_FILE + ".tmp",
+               "campaign.nc.tmp")
 
 
 class CampaignDirError(RuntimeError):
@@ -468,7 +469,8 @@ def _client(workers, scheduler, threads, cluster_kwargs):
         return Client(scheduler, set_as_default=False), None
     n = workers or max(1, (os.cpu_count() or 1) // max(1, threads))
     kw = {"n_workers": int(n), "threads_per_worker": 1, "host": "127.0.0.1",
-          "processes": True, "env": thread_env(threads), "dashboard_address": ":0"}
+          "processes": True, "env": thread_env(threads),
+          "dashboard_address": "127.0.0.1:0"}
     kw.update(cluster_kwargs or {})
     cluster = LocalCluster(**kw)
     # not the default client: dask computations of the caller (lazy stores) stay local
