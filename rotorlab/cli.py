@@ -230,7 +230,8 @@ def _cmd_export(args) -> int:
 def _cmd_demo(args) -> int:
     from rotorlab.demo import run_demo
 
-    return run_demo(outdir=args.outdir, quick=not args.full, steps=args.steps)
+    return run_demo(outdir=args.outdir, steps=args.steps, workers=args.workers,
+                    progress=not args.quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,19 +303,22 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
     ex.set_defaults(func=_cmd_export)
 
-    d = sub.add_parser("demo", help="run the main job on the bundled defaults")
-    d.add_argument("--outdir", default="results/demo")
-    d.add_argument("--full", action="store_true", help="5x longer runs")
+    d = sub.add_parser("demo", help="run the main job (the demo campaign) on the bundled defaults")
+    d.add_argument("--outdir", default="results/demo", help="campaign directory")
     d.add_argument("--steps", type=int, default=None,
-                   help="production steps per constraint mode (default 6000 x 0.5 fs)")
+                   help="production steps per run (default: the demo campaign's)")
+    d.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
+    d.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo)
 
     # Command groups of the subpackages (an import error here is a bug: it propagates).
     from rotorlab.analysis.cli_commands import add_parsers as add_analysis
+    from rotorlab.campaign.cli_commands import add_parsers as add_campaign
     from rotorlab.md.cli_commands import add_run_parsers
 
     add_run_parsers(sub)
     add_analysis(sub)
+    add_campaign(sub)
     return p
 
 

@@ -1,16 +1,16 @@
 """The main job on the bundled defaults (``rotorlab demo`` / ``make demo``).
 
 1. Builds every catalog material at its quick size and detects its rotors.
-2. Runs LiBH4 (quick cell) under the four constraint modes of the reference study
-   (UC, RC, RTC, RTVC) at 600 K with the bundled potential — a DeePMD model when one is
-   bundled for the material, otherwise rotorlab's reference force field (a documented
-   test/demo potential, not a physics-grade model: the numbers show the workflow, they
-   are not LiBH4's conductivity).
-3. Analyses the four runs side by side (``results.nc`` + figures) and prints where
-   everything is.
+2. Runs the demo campaign ``datasets/campaigns/demo.yaml`` (α-Li3PS4 quick cell, UC, RC, RTC
+   and RTVC at two of the study's temperatures) on a local Dask cluster with the bundled
+   potential — the material's DeePMD model when one is bundled, otherwise rotorlab's
+   reference force field (a documented test/demo potential, not a physics-grade model: the
+   numbers then show the workflow, not Li3PS4's conductivity, and the output says so).
+3. Collects the runs (``campaign.nc``), draws the study's figure set with an HTML summary,
+   and prints where everything is and how to open the app on it.
 
-Runs are resumable: stores that are already complete are reused, interrupted ones are
-continued from their checkpoints.
+Runs are resumable: a second call recomputes nothing that finished and continues what was
+interrupted, from its checkpoints.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-MODES = ("UC", "RC", "RTC", "RTVC")
 
 
 def _stage_catalog() -> list[str]:
@@ -40,129 +38,120 @@ def _stage_catalog() -> list[str]:
     return lines
 
 
-def _potential_for(material: str):
-    from rotorlab import materials
+def demo_spec(steps: int | None = None):
+    """The demo campaign spec (``datasets/campaigns/demo.yaml``), optionally shortened.
 
-    mat = materials.catalog(material)
-    if mat.bundled_model:
-        return "bundled", f"bundled DeePMD model {mat.bundled_model}"
-    return "reference", ("rotorlab reference force field — a test/demo potential, not LiBH4 physics: "
-                         "the numbers below illustrate the workflow only (no DeePMD model is "
-                         "bundled for LiBH4 yet)")
+    Parameters
+    ----------
+    steps : int, optional
+        Production steps per run; equilibration is then at most a quarter of it.
+    """
+    from rotorlab._paths import datasets_dir
+    from rotorlab.campaign.spec import CampaignSpec
+
+    spec = CampaignSpec.load(datasets_dir() / "campaigns" / "demo.yaml")
+    if steps is None:
+        return spec
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    d = spec.to_dict()
+    d["steps"] = steps
+    d["equilibration_steps"] = min(int(d.get("equilibration_steps") or 0), steps // 4)
+    if d.get("checkpoint_interval"):
+        fi = int(d.get("frame_interval") or 10)
+        ci = min(int(d["checkpoint_interval"]), max(fi, steps - steps % fi))
+        d["checkpoint_interval"] = ci
+    return CampaignSpec.from_dict(d)
 
 
-def _run_modes(outdir: Path, material: str, temperature: float, eq_steps: int, steps: int,
-               frame_interval: int) -> list[Path]:
-    from rotorlab.md.simulation import Simulation
-    from rotorlab.spec import RunSpec
-    from rotorlab.store import TrajectoryStore
-
-    potential, label = _potential_for(material)
-    print(f"\n== 2. constrained MD: {material} quick cell, {temperature:g} K, "
-          f"{steps} production steps per mode\n   potential: {label}")
-    stores = []
-    for mode in MODES:
-        spec = RunSpec(material=material, size="quick", mode=mode, temperature=temperature,
-                       equilibration_steps=eq_steps, steps=steps,
-                       frame_interval=frame_interval, potential=potential, seed=2025)
-        path = outdir / spec.store_name
-        stores.append(path)
-        t0 = time.perf_counter()
-        if path.exists():
-            n = TrajectoryStore.open(path, mode="r").n_frames_committed
-            if n >= steps // frame_interval + 1:
-                print(f"   {mode:<5} complete ({n} frames) — reused")
-                continue
-            print(f"   {mode:<5} incomplete ({n} frames) — resuming from its checkpoint")
-            sim = Simulation.resume(path, steps=None)
-        else:
-            sim = Simulation.from_spec(spec, store=path)
-        sim.run()
-        print(f"   {mode:<5} done in {time.perf_counter() - t0:5.1f} s -> {path}")
-    return stores
+def _cell(r) -> str:
+    """sigma of one (material, mode, temperature): a value, a bound, or why there is none."""
+    kind = str(r["sigma_pooled_kind"].values) if "sigma_pooled_kind" in r else "value"
+    val = float(r["sigma_pooled"]) if "sigma_pooled" in r else np.nan
+    if kind == "value" and np.isfinite(val):
+        err = float(r["sigma_pooled_err"]) if "sigma_pooled_err" in r else np.nan
+        diff = float(r["diffusive_pooled"]) if "diffusive_pooled" in r else 1.0
+        return f"{val:.3g} ± {err:.2g}" + ("*" if np.isfinite(diff) and diff < 1 else "")
+    bound = float(r["sigma_pooled_bound"]) if "sigma_pooled_bound" in r else np.nan
+    if "bound" in kind and np.isfinite(bound):
+        return f"{'<' if 'upper' in kind else '>'} {bound:.2g} (bound)"
+    return "no value (see notes)"
 
 
 def _summarise(res) -> None:
-    print("\n   run                      D_tr [cm2/s]          sigma [mS/cm]     "
-          "reorient [1/ns]  hops [1/ns]")
-    for i in range(res.sizes["run"]):
-        r = res.isel(run=i)
-        mode = str(r["constraint_mode"].values)
-        below = bool(r["below_measurable"].values) if "below_measurable" in r else False
-        if below:
-            d_txt = f"< {float(r['D_tr_bound'].values):.1e} (below measurable)"
-            s_txt = f"< {float(r['sigma_bound'].values):.2g}"
-        else:
-            d_txt = f"{float(r['D_tr'].values):.2e} ± {float(r['D_tr_err'].values):.1e}"
-            if "diffusive" in r and not bool(r["diffusive"].values):
-                d_txt += "*"
-            s_txt = f"{float(r['sigma'].values):.3g} ± {float(r['sigma_err'].values):.2g}"
-        rf = float(r["reorientation_frequency"].values) if "reorientation_frequency" in r else np.nan
-        hf = float(r["hop_frequency"].values) if "hop_frequency" in r else np.nan
-        print(f"   {mode:<24} {d_txt:<22} {s_txt:<17} {rf:>10.3g}  {hf:>10.3g}")
-    if "diffusive" in res and not bool(np.all(res["diffusive"].values | res["below_measurable"].values)):
-        print("   * MSD not in the diffusive regime (log-log slope outside [0.8, 1.3] or MSD < 1 Å² over the fit "
-              "window): local motion, not long-range transport — run longer (--full / --steps)")
-    if "delta" in res:
-        print("\n   frozen motion -> conductivity drop (log10 sigma), contribution r_mode:")
-        for c in res["contribution"].values:
-            for t in res["temperature_mc"].values:
-                d = float(res["delta"].sel(contribution=c, temperature_mc=t))
-                kind = str(res["delta_kind"].sel(contribution=c, temperature_mc=t).values)
-                r = float(res["r_mode"].sel(contribution=c, temperature_mc=t))
-                lo = float(res["r_mode_lo"].sel(contribution=c, temperature_mc=t))
-                hi = float(res["r_mode_hi"].sel(contribution=c, temperature_mc=t))
-                d_txt = {"value": f"{d:.2f}", "lower_bound": f">= {d:.2f}",
-                         "upper_bound": f"<= {d:.2f}"}.get(kind, "undetermined (both runs "
-                                                           "below measurable)")
-                if np.isfinite(r):
-                    r_txt = f"{r:.2f}"
-                elif np.isfinite(lo) or np.isfinite(hi):
-                    r_txt = f"in [{lo:.2f}, {hi:.2f}]"
-                else:
-                    r_txt = "undetermined"
-                print(f"   {t:g} K  Delta_{c:<3} = {d_txt:<12}  r_{c} {r_txt}")
+    print("\n   conductivity sigma [mS/cm] (pooled over replicas):")
+    mats = [str(m) for m in res["material"].values]
+    modes = [str(m) for m in res["mode"].values]
+    temps = [float(t) for t in res["temperature"].values]
+    print("   " + f"{'T [K]':<8}" + "".join(f"{m:>22}" for m in modes))
+    for mat in mats:
+        for t in temps:
+            cells = [_cell(res.sel(material=mat, mode=m, temperature=t)) for m in modes]
+            print("   " + f"{t:<8g}" + "".join(f"{c:>22}" for c in cells))
+    print("   * MSD not in the diffusive regime over the fit window: local motion, not "
+          "long-range transport")
+    notes = sorted({str(n) for n in np.ravel(res["notes"].values) if str(n)}) \
+        if "notes" in res else []
+    for n in notes[:5]:
+        print(f"   note: {n}")
+    if "r_mode" in res:
+        print("\n   contribution of each frozen motion (r_mode):")
+        for mat in mats:
+            for c in res["contribution"].values:
+                for t in temps:
+                    r = res.sel(material=mat, contribution=c, temperature=t)
+                    kind = str(r["r_kind"].values) if "r_kind" in r else "value"
+                    val = float(r["r_mode"])
+                    lo, hi = float(r["r_lo"]), float(r["r_hi"])
+                    if np.isfinite(val):
+                        txt = f"{val:.2f}"
+                    elif np.isfinite(lo) or np.isfinite(hi):
+                        txt = f"in [{lo:.2f}, {hi:.2f}] ({kind})"
+                    else:
+                        txt = "undetermined (runs below measurable or not diffusive)"
+                    print(f"   {mat} {t:g} K  r_{c}: {txt}")
 
 
-def run_demo(outdir="results/demo", quick: bool = True, steps: int | None = None,
-             equilibration_steps: int | None = None, frame_interval: int = 10) -> int:
+def run_demo(outdir="results/demo", steps: int | None = None, workers: int = 2,
+             progress: bool = True) -> int:
     """Run the demo job and print where results are.
 
     Parameters
     ----------
     outdir : path
-        Output directory (created).
-    quick : bool
-        Short runs (about five minutes on a laptop) when True; 5x longer otherwise.
-    steps, equilibration_steps : int, optional
-        Override the production / equilibration steps per mode (0.5 fs each).
-    frame_interval : int
-        Steps between stored frames.
+        Campaign directory (created; a second call resumes it).
+    steps : int, optional
+        Production steps per run (default the demo campaign's 15000 × 2 fs).
+    workers : int
+        Dask workers of the local cluster.
+    progress : bool
+        Show the campaign's progress bar.
 
     Returns
     -------
     int
-        Exit status (0 on success).
+        Exit status (0 on success, 1 when a run failed; failures are listed).
     """
-    from rotorlab.analysis import analyze
+    from rotorlab.campaign.figures import report
+    from rotorlab.campaign.runner import run_campaign
 
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     _stage_catalog()
-    scale = 1 if quick else 5
-    steps = 6000 * scale if steps is None else int(steps)
-    eq = 1000 * scale if equilibration_steps is None else int(equilibration_steps)
-    stores = _run_modes(outdir, "LiBH4", 600.0, eq_steps=eq, steps=steps,
-                        frame_interval=int(frame_interval))
-    print("\n== 3. analysis (transport, rotors, hops, vibrations), side by side")
-    res = analyze(stores, outdir / "analysis", overwrite=True)  # the demo owns its output
-    _summarise(res)
+    spec = demo_spec(steps)
+    print(f"\n== 2. the demo campaign ({spec.name}): {spec.describe()}")
+    state = run_campaign(spec, outdir, workers=workers, progress=progress)
+    print("\n== 3. results (campaign.nc) and the study's figure set")
+    html = report(outdir, collect=False)
+    import xarray as xr
+
+    with xr.open_dataset(outdir / "campaign.nc") as res:
+        _summarise(res.load())
     print(f"\nDone in {time.perf_counter() - t0:.0f} s. Results:")
-    print(f"   trajectories : {outdir}/*.zarr   (rotorlab info STORE; "
+    print(f"   trajectories : {outdir}/runs/*.zarr  (rotorlab info STORE; "
           "xarray: rotorlab.open_store(STORE))")
-    print(f"   analysis     : {outdir / 'analysis' / 'results.nc'}  (xarray.open_dataset)")
-    print(f"   figures      : {outdir / 'analysis'}/*.png, *.svg")
-    print("   re-analyse   : rotorlab analyze " + " ".join(str(s) for s in stores)
-          + f" -o {outdir / 'analysis'}")
-    return 0
+    print(f"   results      : {outdir / 'campaign.nc'}  (xarray.open_dataset)")
+    print(f"   report       : {html}  (figures as PNG and SVG beside it)")
+    print(f"   re-run       : rotorlab campaign demo -o {outdir}  (recomputes nothing finished)")
+    return 1 if state.failed() else 0
