@@ -80,7 +80,6 @@ suppress_warnings = ["mystnb.unknown_mime_type"]
 # -- HTML -----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"rotorlab {release}"
-html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

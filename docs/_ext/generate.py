@@ -29,7 +29,6 @@ import inspect
 import json
 import math
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -564,6 +563,20 @@ def _nb_info(path: Path):
     return title, summary, n_code, n_out
 
 
+def _nb_for_docs(path: Path) -> str:
+    """The notebook's text; a notebook written without kernel metadata (e.g. by a script)
+    gets Python's, so its cells are highlighted and it can be executed. Cells untouched."""
+    text = path.read_text(encoding="utf-8")
+    nb = json.loads(text)
+    meta = nb.setdefault("metadata", {})
+    if "kernelspec" in meta and "language_info" in meta:
+        return text
+    meta.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3",
+                                   "language": "python"})
+    meta.setdefault("language_info", {"name": "python", "pygments_lexer": "ipython3"})
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
 def write_notebooks(root: Path, out: Path) -> list:
     d = out / "notebooks"
     d.mkdir(parents=True, exist_ok=True)
@@ -571,8 +584,7 @@ def write_notebooks(root: Path, out: Path) -> list:
     keep = {"index.md"}
     entries, have = [], set()
     for nb in nbs:
-        shutil.copyfile(nb, d / nb.name) if not (d / nb.name).exists() or \
-            (d / nb.name).read_bytes() != nb.read_bytes() else None
+        _write(d / nb.name, _nb_for_docs(nb))
         keep.add(nb.name)
         title, summary, n_code, n_out = _nb_info(nb)
         have.add(nb.name[:2])
@@ -583,7 +595,9 @@ def write_notebooks(root: Path, out: Path) -> list:
              "The tutorial and paper-figure notebooks of `notebooks/`, rendered with their "
              "outputs. Each also runs top to bottom in the test suite with small settings. "
              "Run them yourself with `jupyter lab notebooks/` after "
-             "`pip install rotorlab[app]`.\n\n"]
+             "`pip install rotorlab[app]`: interactive 3D views (nglview) and app widgets "
+             "need a live kernel and show only where a notebook was saved with its widget "
+             "state.\n\n"]
     for stem, title, summary, state in entries:
         lines.append(f"* [{_escape_md(title)}]({stem}.ipynb) — {_escape_md(summary)} "
                      f"*({state})*\n")
@@ -704,10 +718,13 @@ def _own_members(mod) -> list:
     """(name, kind) of the public objects defined in ``mod`` (not re-exported), in order."""
     names = getattr(mod, "__all__", None)
     explicit = names is not None
-    if names is None:
-        names = [n for n in vars(mod) if not n.startswith("_")]
     path = Path(getattr(mod, "__file__", "") or "")
     assigned = _assigned_names(path) if path.suffix == ".py" else set()
+    if names is None:
+        names = [n for n in vars(mod) if not n.startswith("_")]
+    else:   # constants (UPPER_CASE) defined here are documented too: docstrings refer to them
+        names = list(names) + sorted(n for n in assigned if n.isupper() and n not in names
+                                     and not n.startswith("_") and n in vars(mod))
     out = []
     for n in names:
         if n not in vars(mod):           # lazily exported (module __getattr__): documented
@@ -723,7 +740,7 @@ def _own_members(mod) -> list:
             except (OSError, TypeError):
                 line = 10 ** 6
         elif kind == "data":
-            if n not in assigned or (not explicit and not n.isupper()):
+            if n not in assigned or not (explicit or n.isupper()):
                 continue
             line = 10 ** 6 + len(out)
         else:

@@ -115,6 +115,24 @@ def _on_missing_reference(app, env, node, contnode):
                                       contnode)
             if res is not None:
                 return res
+    # An instance attribute (described in its class's *Attributes* section, so it has no
+    # target of its own): link to the class.
+    if node.get("reftype") in ("attr", "obj"):
+        for t in cands:
+            if not t.startswith("rotorlab") or "." not in t:
+                continue
+            parent, attr = t.rsplit(".", 1)
+            cls = _lookup(parent)
+            if not inspect.isclass(cls) or attr.startswith("_"):
+                continue
+            canon = _canonical(cls)
+            if canon and attr in (inspect.getdoc(cls) or ""):
+                new = node.deepcopy()
+                new["reftarget"] = canon
+                res = domain.resolve_xref(env, node["refdoc"], app.builder, "class", canon,
+                                          new, contnode)
+                if res is not None:
+                    return res
     return None
 
 
