@@ -616,8 +616,51 @@ def write_notebooks(root: Path, out: Path) -> list:
 # ------------------------------------------------------------------------ reproduce
 
 
+def report_figures(root: Path) -> dict:
+    """Figure label → report file name, read from the module docstring of
+    ``rotorlab/campaign/figures.py`` (lines ``* ``name`` what (Fig. X)``), without importing."""
+    path = root / "rotorlab" / "campaign" / "figures.py"
+    if not path.is_file():
+        return {}
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    except SyntaxError:
+        return {}
+    found = {}
+    for name, fig in re.findall(r"^\*\s+``([^`]+)``[^\n]*?\((Fig\.[^)]*)\)\s*$", doc, re.M):
+        found.setdefault(fig.strip(), name)
+    return found
+
+
+def _grid(spec: Path) -> str:
+    """One-line summary of a campaign spec (modes × temperatures × replicas, size, length)."""
+    if not spec.is_file():
+        return "not in this checkout yet"
+    try:
+        import yaml
+
+        d = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
+    except Exception as exc:                      # shown, not hidden
+        return f"unreadable: {type(exc).__name__}"
+    if not isinstance(d, dict):
+        return "—"
+
+    def _list(v):
+        if isinstance(v, dict):
+            return "; ".join(f"{k}: {_list(x)}" for k, x in v.items())
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    parts = []
+    for key, label in (("modes", "modes"), ("temperatures", "T/K"), ("replicas", "replicas"),
+                       ("size", "size"), ("steps", "steps")):
+        if key in d:
+            parts.append(f"{label} {_list(d[key])}")
+    return "; ".join(parts) or "—"
+
+
 def write_reproduce(root: Path, out: Path, notebooks: list, materials_names: list) -> None:
     nb_by_num = {s[:2]: s for s in notebooks}
+    files = report_figures(root)
     camp = root / "datasets" / "campaigns"
     lines = [HEADER, "# Reproduce the study\n\n",
              "The reference study (Li, Yang, Zhai, Li, *Disentangling Cation–Polyanion "
@@ -637,19 +680,21 @@ def write_reproduce(root: Path, out: Path, notebooks: list, materials_names: lis
     for name in materials_names:
         spec = camp / f"study_{name}.yaml"
         rows.append((_Raw(f"[{name}](materials/{_slug(name)}.md)"),
-                     _Raw(f"`datasets/campaigns/study_{name}.yaml`"),
-                     "in this checkout" if spec.exists() else "not in this checkout yet"))
-    demo = camp / "demo.yaml"
+                     _Raw(f"`datasets/campaigns/study_{name}.yaml`"), _grid(spec)))
     rows.append(("laptop demo", _Raw("`datasets/campaigns/demo.yaml`"),
-                 "in this checkout" if demo.exists() else "not in this checkout yet"))
-    lines.append(_table(["material", "spec", "status"], rows))
+                 _grid(camp / "demo.yaml")))
+    lines.append(_table(["material", "spec", "grid"], rows))
     lines.append("\n## Figures\n\n")
     frows = []
     for fig, what, panel, nb in STUDY_FIGURES:
         nbcell = (_Raw(f"[{nb_by_num[nb]}](notebooks/{nb_by_num[nb]}.ipynb)")
                   if nb in nb_by_num else f"notebook {nb} (not in this checkout yet)")
-        frows.append((fig, what, panel if panel != "—" else "— (notebook only)", nbcell))
-    lines.append(_table(["figure", "what it shows", "panel of `rotorlab report DIR`",
+        if fig in files:
+            panel = _Raw(f"`DIR/report/{files[fig]}.png`")
+        elif panel == "—":
+            panel = "— (notebook only)"
+        frows.append((fig, what, panel, nbcell))
+    lines.append(_table(["figure", "what it shows", "drawn by `rotorlab report DIR`",
                          "notebook"], frows))
     lines.append(
         "\nThe report draws every value that is a bound (a conductivity below the measurable "
