@@ -251,7 +251,8 @@ def _variants(materials, name):
 
             out.append(dict(
                 name=v.name, file=v.file, description=getattr(v, "description", ""),
-                trust=getattr(v, "trust_text", None) or v.trust, unit_atoms=v.unit_atoms,
+                trust=getattr(v, "trust_text", None) or v.trust, trust_code=v.trust,
+                unit_atoms=v.unit_atoms,
                 quick_supercell=_sc(getattr(v, "quick_supercell", None)),
                 quick_atoms=getattr(v, "quick_atoms", None),
                 paper_supercell=_sc(getattr(v, "paper_supercell", None)),
@@ -265,6 +266,7 @@ def _variants(materials, name):
     quick = tuple(mat.quick_supercell)
     out.append(dict(
         name="default", file=mat.structure, description=mat.phase, trust=mat.trust,
+        trust_code=mat.trust,
         unit_atoms=unit, quick_supercell=quick,
         quick_atoms=unit * quick[0] * quick[1] * quick[2],
         paper_supercell=tuple(mat.paper_supercell), paper_atoms=mat.paper_atoms, sizes=""))
@@ -285,7 +287,7 @@ def _detected(materials, name, variant):
             from rotorlab.topology import detect
 
             top = detect(atoms, material=name)
-        return f"{len(atoms)} atoms: {top.summary()}"
+        return top.summary()
     except Exception as exc:  # shown on the page, never hidden
         return f"could not build/detect: {type(exc).__name__}: {exc}"
 
@@ -297,7 +299,7 @@ def material_page(root: Path, name: str, model_ids: set) -> str:
     structures = root / "datasets" / "structures"
     lines = [HEADER, f"# {mat.name}\n\n", f"{_escape_md(mat.phase)}\n\n"]
     rows = [
-        ("formula unit", " ".join(f"{k}{v}" for k, v in mat.formula.items())),
+        ("formula unit", "".join(f"{k}{v if v != 1 else ''}" for k, v in mat.formula.items())),
         ("mobile ion", f"{mat.mobile} (charge {mat.mobile_charge:+g} e)"),
         ("rotor units (constrained by default)", ", ".join(
             f"{u.name} ({u.charge:+g} e)" for u in mat.units if u.name in mat.default_rotors)),
@@ -320,8 +322,9 @@ def material_page(root: Path, name: str, model_ids: set) -> str:
     if bm and bm in model_ids:
         rows.append(("bundled model", _Raw(f"[{bm}](../models/{_slug(bm)}.md)")))
     else:
-        rows.append(("bundled model", bm or "none bundled yet (use --potential reference, "
-                     "a model file, or train one: see the training guide)"))
+        rows.append(("bundled model", _Raw(_escape_md(bm) if bm else
+                     "none bundled yet (use `--potential reference`, a model file, or train "
+                     "one: see the training guide)")))
     lines.append(_table(["", ""], rows))
     if getattr(mat, "study_runs", None):
         lines.append("\n## The study's production runs\n")
@@ -335,20 +338,24 @@ def material_page(root: Path, name: str, model_ids: set) -> str:
         lines.append("The first variant is the default (`materials.get(name, size)`); the others "
                      "are selected with `variant=...` (CLI: `--variant`).\n\n")
         lines.append(_table(
-            ["variant", "file", "unit cell", "quick cell", "paper cell", "trust"],
-            [(_Raw(f"`{v['name']}`"), _Raw(f"`{v['file']}`"), f"{v['unit_atoms']} atoms",
+            ["variant", "unit cell", "quick cell", "paper cell", "trust"],
+            [(_Raw(f"`{v['name']}`"), f"{v['unit_atoms']} atoms",
               "—" if v["quick_supercell"] is None else
               f"{'×'.join(map(str, v['quick_supercell']))} = {v['quick_atoms']} atoms",
               ("fixed cell" if v["paper_supercell"] is None else
                '×'.join(map(str, v['paper_supercell']))) + f" = {v['paper_atoms']} atoms",
-              v["trust"]) for v in vs]))
+              v["trust_code"]) for v in vs]))
         for v in vs:
             lines.append(f"\n### Variant `{v['name']}`\n")
             if v["description"]:
                 lines.append(f"{_escape_md(v['description'])}\n\n")
+            lines.append(f"\n* file: `datasets/structures/{v['file']}`")
+            lines.append(f"\n* trust: {_escape_md(v['trust'])}")
             if v["sizes"]:
                 lines.append(f"\n* sizes: {_escape_md(v['sizes'])}")
-            lines.append(f"\n* detected in the quick cell: {_escape_md(_detected(materials, name, v['name']))}")
+            lines.append("\n* detected in the quick cell"
+                         + (" (a fixed cell: in the cell itself)" if v["quick_supercell"] is None
+                            else "") + f": {_escape_md(_detected(materials, name, v['name']))}")
             lic = licence_of(structures, v["file"])
             lines.append("\n* licence: " + (_escape_md(lic).replace("\\`", "`") if lic else
                          "no separate licence notice next to the file (built or transcribed "
@@ -393,7 +400,7 @@ def write_materials(root: Path, out: Path, model_ids: set) -> list:
         v0 = vs[0] if vs else None
         rows.append((_Raw(f"[{name}]({_slug(name)}.md)"), mat.mobile,
                      ", ".join(mat.default_rotors),
-                     v0["trust"] if v0 else "none bundled",
+                     v0["trust_code"] if v0 else "none bundled",
                      f"{v0['quick_atoms']}" if v0 and v0["quick_atoms"] else "—",
                      f"{v0['paper_atoms']}" if v0 else "—",
                      ", ".join(v["name"] for v in vs) or "—"))
@@ -471,12 +478,13 @@ def model_page(card_path: Path, materials_names: list) -> str:
     lines.append(_table(["", ""], head))
     rel = f"datasets/models/{card_path.parent.name}"
     lines.append(
-        f"\nUse: `--potential {mid}` runs the first (driving) model. The members as an "
-        "ensemble, with the model deviation ε_f stored per frame: `--potential "
-        + ",".join(f"{rel}/{m}" for m in members) + "`. "
+        "\nUse it: the first line runs the first (driving) model, the second the members as "
+        "an ensemble, with the model deviation ε_f stored per frame.\n\n```bash\n"
+        f"rotorlab run {mat or 'MATERIAL'} --potential {mid} ...\n"
+        f"rotorlab run {mat or 'MATERIAL'} --potential "
+        + ",".join(f"{rel}/{m}" for m in members) + " ...\n```\n\n"
         + (f"If the catalog names this model as {mat}'s bundled model, `--potential bundled` "
-           "(`bundled:ensemble`, `bundled:compressed`) selects it too." if mat else "")
-        + "\n")
+           "(`bundled:ensemble`, `bundled:compressed`) selects it too.\n" if mat else ""))
     used = {"id", "purpose", "material", "type_map"}
     rest = {k: v for k, v in card.items() if k not in used}
     done = set()
