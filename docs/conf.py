@@ -72,6 +72,7 @@ myst_heading_anchors = 3
 nb_execution_mode = os.environ.get("ROTORLAB_DOCS_EXECUTE", "auto")
 nb_execution_timeout = 900
 nb_execution_raise_on_error = True
+nb_execution_in_temp = True          # files a notebook writes stay out of the source tree
 nb_execution_show_tb = True
 nb_merge_streams = True
 # Widget views (nglview, Panel) need a live kernel; their static fallbacks are shown.
