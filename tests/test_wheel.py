@@ -127,7 +127,11 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     _run([str(rl), "run", "LiBH4", "--size", "2", "2", "2", "-T", "300", "--steps", "10",
           "--frame-interval", "5", "--potential", "tiny-LiBH4", "--seed", "1", "-q",
           "-o", "dp.zarr"], work, env)
-    assert "tiny-LiBH4" in _run([str(rl), "info", "dp.zarr"], work, env)
+    assert "deepmd:model.pb" in _run([str(rl), "info", "dp.zarr"], work, env)
+    spec = _run([str(py), "-c", "import rotorlab; "
+                 "print(rotorlab.open_store('dp.zarr').attrs['potential_spec'])"],
+                work, env).strip().splitlines()[-1]
+    assert spec.startswith(str(venv)) and spec.endswith("_datasets/models/tiny-LiBH4/model.pb")
 
     total = time.perf_counter() - t_start
     print(f"\nwheel test: {built} {t_build:.0f} s, install {t_install:.0f} s, 50-step run of "
