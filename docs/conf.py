@@ -37,7 +37,8 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "jupyter_execute"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "jupyter_execute",
+                    "generated/screenshots.md"]   # included by guide/app.md
 templates_path = []
 
 # -- cross-references: nitpicky for rotorlab's own objects --------------------------------

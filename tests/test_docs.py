@@ -233,3 +233,19 @@ def test_docs_build_with_warnings_as_errors(tmp_path):
     assert "405.85" in model
     print(f"docs build: {took:.1f} s")
     shutil.rmtree(tmp_path / "doctrees", ignore_errors=True)
+
+
+def test_app_screenshots_page(tmp_path):
+    shots = tmp_path / "docs" / "screenshots"
+    shots.mkdir(parents=True)
+    for name in ("run", "zzz_extra", "setup"):
+        (shots / f"{name}.png").write_bytes(b"png")
+    out = tmp_path / "gen"
+    out.mkdir()
+    assert generate.write_screenshots(tmp_path, out) == ["setup.png", "run.png", "zzz_extra.png"]
+    text = (out / "screenshots.md").read_text()
+    assert text.index("../screenshots/setup.png") < text.index("../screenshots/run.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert generate.write_screenshots(empty, out) == []
+    assert "![" not in (out / "screenshots.md").read_text()
