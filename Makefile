@@ -36,3 +36,12 @@ bench:
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
+
+# Documentation: warnings are errors (-W), cross-references nitpicky (-n), then every
+# relative link in the built HTML is checked (no network needed). Output: docs/_build/html.
+.PHONY: docs
+DOCS_OUT ?= docs/_build/html
+docs:
+	$(MAKE) venv EXTRAS=app,docs
+	$(PY) -m sphinx -b html -n -W --keep-going -d docs/_build/doctrees docs $(DOCS_OUT)
+	$(PY) docs/_ext/check_links.py $(DOCS_OUT)

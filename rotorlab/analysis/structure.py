@@ -340,7 +340,7 @@ def density_profile(ds: xr.Dataset, axis: int | str = "c", species: str | None =
     Returns
     -------
     DataArray (position,) in ions/Å³ averaged over slabs parallel to the other two lattice
-    vectors; ``position`` = fractional coordinate × |a_axis| (Å).
+    vectors; ``position`` = fractional coordinate × ``|a_axis|`` (Å).
     """
     k = "abc".index(axis) if isinstance(axis, str) else int(axis)
     idx = _data.mobile_indices(ds, species)

@@ -3,17 +3,17 @@
 Every rotor ``r`` (atoms ``i`` with masses ``m_i``, total mass ``M``, reference geometry
 ``a_i`` relative to its centre of mass, ``Σ m_i a_i = 0``) carries a *mode code*:
 
-====  ======  =====================================================  =================
-code  name    constraint                                             removed DOF c_r
-====  ======  =====================================================  =================
-0     ``-``   none                                                   0
-1     ``R``   rotation frozen: Eckart ``Σ m_i a_i × x_i = c0``       rank(I_a) (3, 2, 0)
-2     ``T``   translation frozen: ``Σ m_i x_i = M X0``                3
-3     ``RT``  rotation and translation frozen                        3 + rank(I_a)
-4     ``RTV`` everything frozen: ``x_i = X0 + a_i``                   3 n_r
-5     ``RV``  rigid translation (rotation+vibration frozen):         3 (n_r - 1)
-              ``x_i = X + a_i``
-====  ======  =====================================================  =================
+====  =======  =====================================================  =================
+code  name     constraint                                             removed DOF c_r
+====  =======  =====================================================  =================
+0     ``-``    none                                                   0
+1     ``R``    rotation frozen: Eckart ``Σ m_i a_i × x_i = c0``       rank(I_a) (3, 2, 0)
+2     ``T``    translation frozen: ``Σ m_i x_i = M X0``                3
+3     ``RT``   rotation and translation frozen                        3 + rank(I_a)
+4     ``RTV``  everything frozen: ``x_i = X0 + a_i``                   3 n_r
+5     ``RV``   rigid translation (rotation+vibration frozen):         3 (n_r - 1)
+               ``x_i = X + a_i``
+====  =======  =====================================================  =================
 
 All constraints are linear in the positions, so the constrained dynamics is the mass-metric
 projection of velocities (``P_v``) and forces (``P_F = P_vᵀ`` in the mass metric) plus an
