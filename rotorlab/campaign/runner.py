@@ -555,8 +555,8 @@ def run_campaign(spec, outdir, *, workers: int | None = None, scheduler=None, cl
         st = store_status(outdir / RUNS_DIR / r.name, r.spec)
         entry = state.runs[r.name]
         if st.state == "complete":
-            if entry["status"] != "done":
-                entry["actions"].append("found complete")
+            # the last action always describes this submission (the summary counts them)
+            entry["actions"].append("found complete" if entry["status"] != "done" else "skipped")
             entry.update(status="done", step=st.step, frames=st.frames)
         else:
             entry.update(status="pending")
