@@ -51,6 +51,12 @@ def _materials():
     return out
 
 
+def _ngl_src() -> str:
+    """URL of ngl.js relative to the page, so the app also works under a prefix/proxy."""
+    rel = pn.state.rel_path
+    return f"{rel}/ngl/ngl.js" if rel else "ngl/ngl.js"
+
+
 def _session_id() -> str:
     ctx = getattr(pn.state.curdoc, "session_context", None)
     sid = getattr(ctx, "id", None)
@@ -398,7 +404,8 @@ class WatchPanel(pn.viewable.Viewer):
                                         width=560, css_classes=["rl-player"], visible=False)
         self.frame_input = pn.widgets.IntInput(name="Frame", value=0, start=0, width=120,
                                                css_classes=["rl-frame"], visible=False)
-        self.view = ngl_view_class()(css_classes=["rl-ngl-watch"], width=640, height=420)
+        self.view = ngl_view_class()(css_classes=["rl-ngl-watch"], width=640, height=420,
+                                      ngl_src=_ngl_src())
         self.message = pn.pane.Alert("", visible=False, css_classes=["rl-watch-message"])
         self.frames = None
         self.load.on_click(self._load)
@@ -535,7 +542,7 @@ class AnalysePanel(pn.viewable.Viewer):
                                      width=900)
         self.summary = pn.pane.Markdown("", css_classes=["rl-analyse-summary"], width=900)
         self.view = ngl_view_class()(css_classes=["rl-ngl-density"], width=460, height=340,
-                                     view_width=460, view_height=340)
+                                     view_width=460, view_height=340, ngl_src=_ngl_src())
         self.plots = pn.Column()
         self.worker = None
         self.run_name = None

@@ -171,4 +171,6 @@ def run_demo(outdir="results/demo", quick: bool = True, steps: int | None = None
     print(f"   figures      : {outdir / 'analysis'}/*.png, *.svg")
     print("   re-analyse   : rotorlab analyze " + " ".join(str(s) for s in stores)
           + f" -o {outdir / 'analysis'}")
+    print(f"   explore      : rotorlab app --shared-results {outdir}   "
+          "(then open http://127.0.0.1:5006/explorer)")
     return 0

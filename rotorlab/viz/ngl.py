@@ -509,3 +509,29 @@ def ngl_view_class():
 
     _CLASS = NGLView
     return NGLView
+
+
+def _main(argv=None) -> int:
+    """``python -m rotorlab.viz.ngl --install``: fetch NGL.js (what ``make``, ``.ci/run``
+    and Binder's ``postBuild`` run); without ``--install``: print where it is."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m rotorlab.viz.ngl",
+                                description=f"NGL.js {NGL_VERSION} for rotorlab's app")
+    p.add_argument("--install", action="store_true", help="fetch it with npm when missing")
+    p.add_argument("--force", action="store_true", help="fetch it again")
+    args = p.parse_args(argv)
+    try:
+        if args.force:
+            path = install_ngl()
+        else:
+            path = ngl_js_path(install=args.install)
+    except NGLUnavailable as exc:
+        print(f"NGL.js: {exc}")
+        return 1
+    print(f"NGL.js {NGL_VERSION}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())
