@@ -743,8 +743,9 @@ class ComparePanel(pn.viewable.Viewer):
             val = tr["sigma_bound"] if tr["below"] else tr["sigma"]
             sig.append((lab, val, tr["sigma_err"], tr["below"]))
             err = "" if tr["below"] else f"{tr['sigma_err']:.1e}"
-            rows.append(f"<tr><td>{lab}</td><td>{'< ' if tr['below'] else ''}{val:.3e}</td>"
-                        f"<td>{err}</td><td>{tr['D']:.3e}</td></tr>")
+            note = "" if tr["below"] or tr["diffusive"] else " (not diffusive: run longer)"
+            rows.append(f"<tr><td>{lab}</td><td>{'< ' if tr['below'] else ''}{val:.3e}{note}"
+                        f"</td><td>{err}</td><td>{tr['D']:.3e}</td></tr>")
         html = ("<table><tr><th>run</th><th>σ (mS/cm)</th><th>± </th><th>D_tr (cm²/s)</th></tr>"
                 + "".join(rows) + "</table>")
         plots = []
