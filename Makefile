@@ -1,6 +1,7 @@
 # rotorlab: two commands on a fresh machine.
 #   make demo   create .venv, install rotorlab, run the main job on the bundled defaults
-#   make test   create .venv with the test extras, run the whole test suite
+#   make test   create .venv with the test and app extras, run the whole test suite
+#   make app    serve the interactive Explorer on http://127.0.0.1:5006/explorer
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -18,6 +19,7 @@ $(VENV)/bin/python:
 $(VENV)/.stamp-$(EXTRAS): pyproject.toml | $(VENV)/bin/python
 	$(PIPQ) -e ".[$(EXTRAS)]" 2>&1 | grep -v "is ignored" || true
 	$(PY) -c "import rotorlab, numba, xarray, zarr, ase, deepmd" 
+	@case ",$(EXTRAS)," in *,app,*) $(PY) -m rotorlab.viz.ngl --install ;; esac
 	touch $@
 
 venv: $(VENV)/.stamp-$(EXTRAS)
@@ -27,8 +29,12 @@ demo:
 	$(VENV)/bin/rotorlab demo --outdir results/demo
 
 test:
-	$(MAKE) venv EXTRAS=test
+	$(MAKE) venv EXTRAS=test,app
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 $(PYTEST_ARGS)
+
+app:
+	$(MAKE) venv EXTRAS=app
+	$(VENV)/bin/rotorlab app
 
 bench:
 	$(MAKE) venv EXTRAS=bench

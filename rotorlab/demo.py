@@ -154,4 +154,6 @@ def run_demo(outdir="results/demo", steps: int | None = None, workers: int = 2,
     print(f"   results      : {outdir / 'campaign.nc'}  (xarray.open_dataset)")
     print(f"   report       : {html}  (figures as PNG and SVG beside it)")
     print(f"   re-run       : rotorlab campaign demo -o {outdir}  (recomputes nothing finished)")
+    print(f"   explore      : rotorlab app --shared-results {outdir / 'runs'}   "
+          "(then open http://127.0.0.1:5006/explorer)")
     return 1 if state.failed() else 0
