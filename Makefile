@@ -1,6 +1,7 @@
 # rotorlab: two commands on a fresh machine.
 #   make demo   create .venv, install rotorlab, run the main job on the bundled defaults
-#   make test   create .venv with the test and app extras, run the whole test suite
+#   make test   create .venv with the test, app and docs extras, run the whole test suite
+#               (the docs build, warnings as errors, is one of the tests)
 #   make app    serve the interactive Explorer on http://127.0.0.1:5006/explorer
 PYTHON ?= python3
 VENV   := .venv
@@ -29,7 +30,7 @@ demo:
 	$(VENV)/bin/rotorlab demo --outdir results/demo
 
 test:
-	$(MAKE) venv EXTRAS=test,app
+	$(MAKE) venv EXTRAS=test,app,docs
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 $(PYTEST_ARGS)
 
 app:
