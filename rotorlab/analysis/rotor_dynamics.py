@@ -334,10 +334,24 @@ class RotorDynamics(Analyzer):
         c1, c2 = legendre_acfs(u.values.reshape(nf, -1, 3), self.memory)
         dt = _data.frame_dt_ps(ds)
         lag = np.arange(nf) * dt
-        self._set_from_curves(lag, c1, c2, int(np.isfinite(u.values[0, ..., 0]).sum()))
+        a1, a2, res = self.estimates(lag, c1, c2, int(np.isfinite(u.values[0, ..., 0]).sum()))
+        self._set(c1=a1, c2=a2, result=res)
         return self
 
-    def _set_from_curves(self, lag, c1, c2, n_vectors):
+    def estimates(self, lag, c1, c2, n_vectors: int):
+        """This analyzer's estimators on given curves (used for pooled replica curves).
+
+        Parameters
+        ----------
+        lag : ndarray (L,), ps
+        c1, c2 : ndarray (L,)
+        n_vectors : int
+
+        Returns
+        -------
+        c1, c2 : xarray.DataArray (lag_time,)
+        result : xarray.Dataset of 0-d values (see the class notes)
+        """
         maxlag = self.max_lag_ps if self.max_lag_ps is not None else 0.5 * lag[-1]
         co = {"lag_time": lag}
         a1 = xr.DataArray(c1, dims="lag_time", coords=co, name="C1", attrs={"units": "1"})
@@ -368,7 +382,7 @@ class RotorDynamics(Analyzer):
         res["frequency_c2_fit"] = xr.DataArray(1e3 / f["tau2"], attrs={"units": "1/ns"})
         res["fit_converged"] = xr.DataArray(bool(f["converged"]), attrs={"units": "1", "message": f["message"]})
         res["n_vectors"] = xr.DataArray(int(n_vectors), attrs={"units": "1"})
-        self._set(c1=a1, c2=a2, result=res)
+        return a1, a2, res
 
     def _plot(self, P, ax=None, **kw):
         return P.plot_curves([self.c1, self.c2], ["C1", "C2"], ax=ax, xlabel="lag time (ps)",

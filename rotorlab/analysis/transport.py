@@ -753,18 +753,30 @@ def sigma_table(results: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     -------
     sigma, sigma_bound : xarray.DataArray, shape (4, n_temperatures)
         In mS/cm, dims (mode, temperature) with modes UC, RC, RTC, RTVC; NaN where a run is
-        missing (sigma) or measurable (sigma_bound).  Inputs of :func:`mode_contributions`.
+        missing (sigma) or measurable (sigma_bound).  A run whose MSD is not diffusive
+        (``diffusive`` False) never enters as a value: its apparent σ becomes an upper bound
+        (the slope of a caged/sub-diffusive MSD over-estimates long-range transport), so the
+        mode contributions built from it are bounds of the matching kind.  Inputs of
+        :func:`mode_contributions`.
     """
     modes = [str(m).upper() for m in results["constraint_mode"].values]
     temps = np.asarray(results["target_temperature"].values, dtype=float)
     ut = np.unique(temps)
     sig = np.full((len(MODES), ut.size), np.nan)
     bnd = np.full_like(sig, np.nan)
+    diff = (np.asarray(results["diffusive"].values, dtype=bool) if "diffusive" in results
+            else np.ones(temps.size, dtype=bool))
     for i, (m, T) in enumerate(zip(modes, temps)):
         if m not in MODES:
             continue
         a, b = MODES.index(m), int(np.searchsorted(ut, T))
-        sig[a, b] = float(results["sigma"].values[i])
+        s_i = float(results["sigma"].values[i])
+        if np.isfinite(s_i) and not diff[i]:
+            # not diffusive: the apparent sigma (slope of a sub-diffusive MSD over the window)
+            # over-estimates long-range transport, so it is an upper bound, never a value
+            bnd[a, b] = s_i
+            continue
+        sig[a, b] = s_i
         bnd[a, b] = float(results["sigma_bound"].values[i])
     coords = {"mode": list(MODES), "temperature": ut}
     s = xr.DataArray(sig, dims=("mode", "temperature"), coords=coords, attrs={"units": "mS/cm"})
