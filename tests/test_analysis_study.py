@@ -341,3 +341,19 @@ def test_two_materials_are_analysed_separately(tmp_path):
     assert list(res["material"].values) == ["LiBH4", "Li3PS4"]
     assert "several materials, analysed separately" in res.attrs["notes"]
     assert "LiBH4: run0" in res.attrs["notes"] and "Li3PS4: run1" in res.attrs["notes"]
+
+
+def test_analyze_pools_replicas_of_one_condition(tmp_path):
+    from rotorlab.analysis import analyze
+
+    runs = [brownian(n_ions=16, n_frames=600, seed=s) for s in range(3)] + [brownian(n_ions=16, n_frames=600,
+                                                                                     seed=7, temperature=700.0)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = analyze(runs, tmp_path, analyses="transport", figures=False)
+    assert list(res["condition"].values) == ["synthetic/RTC/600K"]
+    assert int(res["n_replicas"][0]) == 3
+    d = res["D_tr"].values[:3]
+    assert float(res["D_tr_mean"][0]) == pytest.approx(d.mean())
+    assert float(res["D_tr_sem"][0]) == pytest.approx(d.std(ddof=1) / np.sqrt(3))
+    assert res["D_tr_sem"].attrs["units"] == "cm^2/s"

@@ -228,8 +228,32 @@ def values(ds: xr.Dataset, var: str) -> np.ndarray:
         z = _zarr_source(ds, var)
         if z is not None:
             arr, off = z
-            return np.asarray(arr[off:off + da.shape[0]])
+            if da.nbytes > _SMALL_BYTES:
+                return np.asarray(arr[off:off + da.shape[0]])
+            # small per-frame variables are read once per store version (many small chunks
+            # cost ~1 ms each); the key holds the array metadata's mtime, which every write,
+            # append or rewrite of the array changes
+            key = ("#values", str(ds.encoding.get("source")), var, off, int(da.shape[0]), _meta_mtime(ds, var))
+            hit = _ZARR_CACHE.get(key)
+            if hit is None:
+                hit = np.asarray(arr[off:off + da.shape[0]])
+                hit.flags.writeable = False
+                _ZARR_CACHE[key] = hit
+            return hit.copy()
     return np.asarray(da.values)
+
+
+_SMALL_BYTES = 4 * 2**20
+
+
+def _meta_mtime(ds: xr.Dataset, var: str):
+    src = str(ds.encoding.get("source"))
+    for name in ("zarr.json", ".zarray"):
+        try:
+            return os.stat(os.path.join(src, var, name)).st_mtime_ns
+        except OSError:
+            continue
+    return None
 
 
 def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None = None) -> np.ndarray:

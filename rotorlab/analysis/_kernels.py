@@ -28,15 +28,23 @@ def _next_fast_len(n: int) -> int:
 
 
 def _autocorr_rows(y: np.ndarray, T: int) -> np.ndarray:
-    """Unnormalised all-origin autocorrelation of each row of ``y`` (M, T), lags 0 … T-1."""
+    """Unnormalised all-origin autocorrelation of each row of ``y`` (M, T), lags 0 … T-1.
+
+    Wiener–Khinchin with zero padding to an even ``n ≥ 2T``: the power spectrum
+    ``|rfft(y)|²`` is real and even, so its inverse transform is a type-I DCT of the
+    ``n/2 + 1`` non-negative frequencies (``irfft(P)[k] = DCT-I(P)[k] / n``), about four
+    times cheaper than a complex inverse FFT.
+    """
     from scipy import fft as sfft
 
-    nfft = _next_fast_len(2 * T)
+    nfft = 2 * _next_fast_len(T)
     f = sfft.rfft(y, n=nfft, axis=-1)
     p = f.real * f.real
     p += f.imag * f.imag
     del f
-    return sfft.irfft(p, n=nfft, axis=-1)[:, :T]
+    c = sfft.dct(p, type=1, axis=-1)[:, :T]
+    c /= nfft
+    return c
 
 
 def autocorr_fft(x: np.ndarray) -> np.ndarray:
@@ -87,10 +95,11 @@ def msd_fft_rows(xa: np.ndarray) -> np.ndarray:
     """:func:`msd_fft` for atom-major input ``xa`` (N, T, 3); returns (N, T) Å²."""
     xa = np.asarray(xa, dtype=np.float64)
     N, T, _ = xa.shape
-    xa = xa - xa.mean(axis=1, keepdims=True)  # displacements unchanged, better precision
-    D = np.einsum("ntc,ntc->nt", xa, xa)  # (N, T)
-    y = np.ascontiguousarray(xa.transpose(0, 2, 1)).reshape(N * 3, T)
-    S2 = _autocorr_rows(y, T).reshape(N, 3, T).sum(axis=1)
+    # component-major rows, minus each particle's mean (displacements unchanged, better precision)
+    y = np.ascontiguousarray(xa.transpose(0, 2, 1))  # (N, 3, T), a copy: the caller's data is untouched
+    y -= y.mean(axis=-1, keepdims=True)
+    D = np.einsum("nct,nct->nt", y, y)  # (N, T)
+    S2 = _autocorr_rows(y.reshape(N * 3, T), T).reshape(N, 3, T).sum(axis=1)
     norm = 1.0 / (T - np.arange(T))
     Q0 = 2.0 * D.sum(axis=1)
     c = np.cumsum(D + D[:, ::-1], axis=1)

@@ -207,6 +207,45 @@ def _temperature_or_nan(ds: xr.Dataset) -> float:
         return float("nan")
 
 
+#: per-run numbers pooled over replicas of one condition
+REPLICA_VARS = ("D_tr", "sigma", "D_sigma", "sigma_collective", "haven_ratio", "reorientation_frequency",
+                "rotor_tau_c1_int", "rotor_tau_c2_int", "rotor_tau0", "rotor_delta", "hop_frequency")
+
+
+def _replica_groups(res: xr.Dataset, meta) -> xr.Dataset:
+    """Add mean and standard error over the replicas of each condition (material, mode, T).
+
+    Runs with the same material, constraint mode and target temperature are replicas; for
+    every condition with >= 2 runs the results gain dim ``condition`` with ``<var>_mean``,
+    ``<var>_sem`` (std ddof=1 / sqrt(n_valid)) and ``n_replicas``.
+    """
+    keys = [(m, mode, T) for m, mode, T in meta]
+    conds = []
+    for k in keys:
+        if k not in conds and sum(1 for q in keys if q == k) >= 2 and np.isfinite(k[2]):
+            conds.append(k)
+    if not conds:
+        return res
+    labels = [f"{m}/{mode}/{T:g}K" for m, mode, T in conds]
+    res = res.assign_coords(condition=labels)
+    res["n_replicas"] = xr.DataArray([sum(1 for q in keys if q == c) for c in conds], dims="condition",
+                                     attrs={"units": "1"})
+    for v in REPLICA_VARS:
+        if v not in res:
+            continue
+        mean, sem = [], []
+        for c in conds:
+            x = np.asarray(res[v].values, dtype=float)[[q == c for q in keys]]
+            x = x[np.isfinite(x)]
+            mean.append(x.mean() if x.size else np.nan)
+            sem.append(x.std(ddof=1) / np.sqrt(x.size) if x.size >= 2 else np.nan)
+        u = res[v].attrs.get("units", "1")
+        res[f"{v}_mean"] = xr.DataArray(mean, dims="condition", attrs={"units": u, "method": "mean over replicas"})
+        res[f"{v}_sem"] = xr.DataArray(sem, dims="condition", attrs={
+            "units": u, "method": "standard error over replicas, std(ddof=1)/sqrt(n)"})
+    return res
+
+
 def _validate_options(selected, options, kw) -> None:
     """Construct every selected analyzer that has options once, so bad options fail before any I/O."""
     opts = {k: dict(v) for k, v in (options or {}).items()}
@@ -363,6 +402,8 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
                      "contributions per material): " + "; ".join(f"{m}: {', '.join(r)}" for m, r in by.items()))
     res.attrs["notes"] = "; ".join(notes) if notes else "none"
     res.attrs["sigma_method"] = "Nernst-Einstein sigma = N q^2 D_tr / (V kB T)"
+
+    res = _replica_groups(res, meta)
 
     # Arrhenius per (material, mode)
     groups = {}

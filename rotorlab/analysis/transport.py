@@ -179,6 +179,22 @@ def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     return out
 
 
+def _block_msd_sums(staged, n_blocks: int, L: int, memory) -> np.ndarray:
+    """Per-block sums over ions of the all-origin MSD, shape (n_blocks, L).
+
+    Blocks are consecutive, non-overlapping runs of L frames; all blocks of a batch of ions
+    go through one batched FFT.
+    """
+    N = staged.shape[0]
+    out = np.zeros((n_blocks, L))
+    for b in _data.atom_batches(N, n_blocks * L, memory):
+        x = np.asarray(staged[b, 0:n_blocks * L])  # (n, nb*L, 3)
+        n = x.shape[0]
+        m = msd_fft_rows(x.reshape(n * n_blocks, L, 3)).reshape(n, n_blocks, L)
+        out += m.sum(axis=0)
+    return out
+
+
 def collective_msd(x: np.ndarray) -> np.ndarray:
     """All-origin MSD of the summed displacement (the collective or "charge" MSD).
 
@@ -340,14 +356,11 @@ class Transport(Analyzer):
         # block standard error bounds the error of this (more origins, same lags) estimate
         D, icpt = _fit_diffusion(lag[:block_len], msd[:block_len], self.window)
         Dc = _fit_diffusion(lag[:block_len], cmsd[:block_len] / N, self.window)[0]
-        Db = np.empty(self.n_blocks)
-        Dcb = np.empty(self.n_blocks)
-        bmsd = np.empty((self.n_blocks, block_len))
-        for k in range(self.n_blocks):
-            fr = slice(k * block_len, (k + 1) * block_len)
-            bmsd[k] = _ion_msd_sum(staged, fr, self.memory) / N
-            Db[k] = _fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
-            Dcb[k] = _fit_diffusion(lag[:block_len], msd_fft_rows(summed[None, fr])[0] / N, self.window)[0]
+        nb, L = self.n_blocks, block_len
+        bmsd = _block_msd_sums(staged, nb, L, self.memory) / N
+        cb = msd_fft_rows(summed[:nb * L].reshape(nb, L, 3)) / N
+        Db = np.array([_fit_diffusion(lag[:L], bmsd[k], self.window)[0] for k in range(nb)])
+        Dcb = np.array([_fit_diffusion(lag[:L], cb[k], self.window)[0] for k in range(nb)])
         del staged
         sem = np.sqrt(self.n_blocks)
         D_err = float(np.std(Db, ddof=1) / sem)
