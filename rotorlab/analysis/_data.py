@@ -256,6 +256,47 @@ def _meta_mtime(ds: xr.Dataset, var: str):
     return None
 
 
+#: decoded bytes of store chunks one zarr call may hold at once (zarr decodes every chunk
+#: a selection touches before copying it out, so a large block is read in pieces)
+ZARR_DECODE_BYTES = 32 * 2**20
+
+
+def _read_zarr_block(arr, a: int, b: int, atoms: np.ndarray | None) -> np.ndarray:
+    """``arr[a:b]`` (atoms selected on axis 1) as a new float64 array, in pieces of whole chunks."""
+    shape1 = tuple(arr.shape[1:])
+    if atoms is None:
+        sel, width = slice(None), shape1
+    else:
+        atoms = np.asarray(atoms, dtype=np.int64)
+        width = (atoms.size,) + shape1[1:]
+    out = np.empty((b - a,) + width, dtype=np.float64)
+    if out.size == 0:
+        return out
+    cf = int(arr.chunks[0])
+    full = cf * int(np.prod(shape1)) * arr.dtype.itemsize
+    step = max(1, ZARR_DECODE_BYTES // max(full, 1)) * cf
+    lo_atom = None
+    if atoms is not None and atoms.size:
+        if np.all(np.diff(atoms) == 1):
+            sel = slice(int(atoms[0]), int(atoms[-1]) + 1)
+        elif int(atoms.max()) - int(atoms.min()) + 1 <= 4 * atoms.size:
+            lo_atom = int(atoms.min())
+            sel = slice(lo_atom, int(atoms.max()) + 1)
+        else:
+            sel = None
+    t = a
+    while t < b:
+        e = min(b, (t // cf) * cf + step)  # chunk-aligned pieces
+        if atoms is None or (atoms is not None and sel is not None and lo_atom is None):
+            out[t - a:e - a] = arr[t:e] if atoms is None else arr[t:e, sel]
+        elif sel is not None:
+            out[t - a:e - a] = np.asarray(arr[t:e, sel])[:, atoms - lo_atom]
+        else:
+            out[t - a:e - a] = arr.oindex[t:e, atoms]
+        t = e
+    return out
+
+
 def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None = None) -> np.ndarray:
     """Materialise ``ds[var]`` for a frame slice (and atom subset) as float64 (n, na, 3).
 
@@ -272,17 +313,7 @@ def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None
         z = _zarr_source(ds, var)
         if z is not None:
             arr, off = z
-            if atoms is None:
-                out = arr[off + f0:off + f1]
-            elif atoms.size and np.all(np.diff(atoms) == 1):
-                out = arr[off + f0:off + f1, int(atoms[0]):int(atoms[-1]) + 1]
-            elif atoms.size and int(atoms.max()) - int(atoms.min()) + 1 <= 4 * atoms.size:
-                lo = int(atoms.min())
-                out = np.asarray(arr[off + f0:off + f1, lo:int(atoms.max()) + 1])[:, np.asarray(atoms) - lo]
-            else:
-                out = arr.oindex[off + f0:off + f1, np.asarray(atoms, dtype=np.int64)]
-            out = np.asarray(out)
-            return out if out.dtype == np.float64 and out.flags.owndata else np.array(out, dtype=np.float64)
+            return _read_zarr_block(arr, off + f0, off + f1, atoms)
     if atoms is not None:
         # contiguous ranges select cheaply; fancy indexing otherwise
         if atoms.size and np.all(np.diff(atoms) == 1):

@@ -19,6 +19,12 @@ Definitions (DESIGN §5)
   correlations between ions (collective motion) because blocks are separated in time.
 * **σ** by Nernst–Einstein ``σ = N q² D_tr / (V k_B T)`` in mS/cm, with V the mean cell
   volume and T the run's target temperature; error propagated linearly from D_tr.
+* **Collective (charge) transport**: the all-origin MSD of the summed carrier displacement
+  (the reference study's "dipole" MSD) gives ``D_sigma`` (slope / 6N), ``sigma_collective``
+  and the Haven ratio ``D_tr / D_sigma``, with block errors like D_tr.  ``drift="framework"``
+  removes the drift of the centre of mass of every non-mobile atom (the study's choice).
+* **No temperature needed** for D and the MSDs: without a temperature every σ is NaN with
+  ``attrs["reason"]`` (pass ``temperature=``).
 * **Below measurable**: ``D_tr < 1e-8 cm²/s`` is never reported as a number: ``D_tr`` and
   ``sigma`` are NaN, ``below_measurable`` is True and ``D_tr_bound``/``sigma_bound`` carry the
   upper bound (the threshold itself and its σ).
@@ -167,6 +173,11 @@ def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float
     return out.rename("sigma")
 
 
+#: float64 copies of one (frames, 3) series that the FFT MSD holds at once per atom (input,
+#: centred rows, complex spectrum, power, DCT output, squares and sums): sizes atom batches
+_MSD_COPIES = 10
+
+
 def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     """Sum over ions of the per-ion all-origin MSD for a frame range, shape (L,).
 
@@ -174,7 +185,7 @@ def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     """
     L = len(range(*frames.indices(staged.shape[1])))
     out = np.zeros(L)
-    for b in _data.atom_batches(staged.shape[0], L, memory):
+    for b in _data.atom_batches(staged.shape[0], L, memory, copies=_MSD_COPIES):
         out += msd_fft_rows(np.asarray(staged[b, frames])).sum(axis=0)
     return out
 
@@ -187,7 +198,7 @@ def _block_msd_sums(staged, n_blocks: int, L: int, memory) -> np.ndarray:
     """
     N = staged.shape[0]
     out = np.zeros((n_blocks, L))
-    for b in _data.atom_batches(N, n_blocks * L, memory):
+    for b in _data.atom_batches(N, n_blocks * L, memory, copies=_MSD_COPIES):
         x = np.asarray(staged[b, 0:n_blocks * L])  # (n, nb*L, 3)
         n = x.shape[0]
         m = msd_fft_rows(x.reshape(n * n_blocks, L, 3)).reshape(n, n_blocks, L)
