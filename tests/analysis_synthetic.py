@@ -338,3 +338,109 @@ def every_analysis(n_frames=240, n_ions=12, dt_fs=5.0, seed=7, D_A2_ps=2.0, box=
     return make_dataset(pos, np.eye(3) * box, spec, dt_fs=dt_fs, velocities=vel, rotor_id=rid,
                         rotor_kind=["P2S6"] * 2, orientation_atoms=rot["orientation_atoms"].values, mobile="Na",
                         material="Na4P2S6-toy", temperature=500.0)
+
+
+def _random_axes(rng, n):
+    v = rng.normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _batch_rot(w):
+    """Rotation matrices (n, 3, 3) for rotation vectors w (n, 3) (Rodrigues)."""
+    ang = np.linalg.norm(w, axis=1)
+    n = w / np.where(ang > 0, ang, 1.0)[:, None]
+    K = np.zeros((w.shape[0], 3, 3))
+    K[:, 0, 1], K[:, 0, 2], K[:, 1, 2] = -n[:, 2], n[:, 1], -n[:, 0]
+    K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = n[:, 2], -n[:, 1], n[:, 0]
+    s, c = np.sin(ang)[:, None, None], np.cos(ang)[:, None, None]
+    return np.eye(3) + s * K + (1 - c) * K @ K
+
+
+def ivanov_rotors(n_rotors=32, n_frames=4000, tau0_ps=2.0, delta_deg=90.0, dt_fs=50.0, seed=11, box=30.0,
+                  bond=1.22, libration_deg=0.0):
+    """BH4 tetrahedra jumping by a fixed angle Δ about uniformly random axes (Ivanov model).
+
+    A jump happens in each frame with probability ``p = dt/τ0`` (geometric residence times
+    of mean τ0).  Returns ``(ds, expected)`` with the exact lattice-time correlation times
+    ``expected["tau1"], expected["tau2"]`` = ``-dt / ln(1 − p (1 − λ_l))`` (ps), λ_l the
+    Ivanov factor, and ``expected["tau0"]`` = τ0 (ps).
+    """
+    rng = np.random.default_rng(seed)
+    dt_ps = dt_fs / 1000.0
+    p = dt_ps / tau0_ps
+    d = np.radians(delta_deg)
+    pos = np.zeros((n_frames, 5 * n_rotors, 3))
+    centres = np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), -1).reshape(-1, 3)[:n_rotors] * (box / 4) + 2.0
+    for r in range(n_rotors):
+        R = _rot(_random_axes(rng, 1)[0], rng.uniform(0, 2 * np.pi))
+        jumps = rng.random(n_frames) < p
+        jumps[0] = False
+        axes = _random_axes(rng, int(jumps.sum()))
+        Rl = [R]
+        for ax in axes:
+            Rl.append(_rot(ax, d) @ Rl[-1])
+        Rs = np.asarray(Rl)[np.cumsum(jumps)]  # (T, 3, 3)
+        if libration_deg > 0:
+            Rs = _batch_rot(rng.normal(0, np.radians(libration_deg), (n_frames, 3))) @ Rs
+        pos[:, 5 * r] = centres[r]
+        pos[:, 5 * r + 1:5 * r + 5] = centres[r] + np.einsum("tij,kj->tki", Rs, TETRA * bond)
+    lam = {l: np.sin((l + 0.5) * d) / ((2 * l + 1) * np.sin(0.5 * d)) for l in (1, 2)}
+    expected = {"tau0": tau0_ps, "delta": delta_deg,
+                "tau1": -dt_ps / np.log(1 - p * (1 - lam[1])), "tau2": -dt_ps / np.log(1 - p * (1 - lam[2]))}
+    species = ["B", "H", "H", "H", "H"] * n_rotors
+    rid = np.repeat(np.arange(n_rotors), 5)
+    oa = [[5 * r, 5 * r + 1] for r in range(n_rotors)]
+    ds = make_dataset(pos, np.eye(3) * box, species, dt_fs=dt_fs, rotor_id=rid, rotor_kind=["BH4"] * n_rotors,
+                      orientation_atoms=oa, mobile="B")
+    return ds, expected
+
+
+def mixed_rotor_jumps(n_rotors=6, n_frames=3000, n_jumps=8, libration_deg=6.0, dt_fs=5.0, seed=12, box=20.0,
+                      bond=1.22, transition_frames=3):
+    """BH4 rotors making a known mix of 90° S4, 180° C2 and 120° C3 jumps with libration noise.
+
+    S4/C2 jumps turn about one of the rotor's own twofold axes (body x, y, z); C3 jumps turn
+    about one of its B–H bonds, a third of them about the tracked bond (orientation atom
+    H1), which a single-vector criterion cannot see.  Returns ``(ds, expected)`` where
+    ``expected`` has per-rotor ``total`` counts, the counts per ``kind`` (``S4``, ``C2``,
+    ``C3``) and ``c3_tracked`` (C3 jumps about the tracked bond).
+    """
+    rng = np.random.default_rng(seed)
+    pos = np.zeros((n_frames, 5 * n_rotors, 3))
+    centres = rng.uniform(2, box - 2, size=(n_rotors, 3))
+    kinds = {"S4": np.zeros(n_rotors, int), "C2": np.zeros(n_rotors, int), "C3": np.zeros(n_rotors, int)}
+    tracked = np.zeros(n_rotors, int)
+    gap = n_frames // (n_jumps + 1)
+    for r in range(n_rotors):
+        R = np.eye(3)
+        Rs = np.empty((n_frames, 3, 3))
+        last = 0
+        for j in range(n_jumps):
+            t0 = (j + 1) * gap + int(rng.integers(-gap // 4, gap // 4))
+            Rs[last:t0] = R
+            kind = ("S4", "C2", "C3")[(j + r) % 3]
+            if kind == "C3":
+                k = int(rng.integers(4)) if (j // 3) % 3 else 0  # every third C3 about the tracked bond
+                axis, ang = R @ TETRA[k], 2 * np.pi / 3 * (1 if rng.random() < 0.5 else -1)
+                tracked[r] += k == 0
+            else:
+                axis = R @ np.eye(3)[int(rng.integers(3))]
+                ang = (np.pi / 2 * (1 if rng.random() < 0.5 else -1)) if kind == "S4" else np.pi
+            kinds[kind][r] += 1
+            for q in range(transition_frames):
+                Rs[t0 + q] = _rot(axis, ang * (q + 1) / (transition_frames + 1)) @ R
+            R = _rot(axis, ang) @ R
+            last = t0 + transition_frames
+        Rs[last:] = R
+        noise = rng.normal(0, np.radians(libration_deg), size=(n_frames + 2, 3))
+        noise = (noise[:-2] + noise[1:-1] + noise[2:]) / np.sqrt(3)
+        Rs = _batch_rot(noise) @ Rs
+        pos[:, 5 * r] = centres[r]
+        pos[:, 5 * r + 1:5 * r + 5] = centres[r] + np.einsum("tij,kj->tki", Rs, TETRA * bond)
+    species = ["B", "H", "H", "H", "H"] * n_rotors
+    rid = np.repeat(np.arange(n_rotors), 5)
+    oa = [[5 * r, 5 * r + 1] for r in range(n_rotors)]
+    ds = make_dataset(pos, np.eye(3) * box, species, dt_fs=dt_fs, rotor_id=rid, rotor_kind=["BH4"] * n_rotors,
+                      orientation_atoms=oa, mobile="B")
+    expected = {"total": kinds["S4"] + kinds["C2"] + kinds["C3"], "c3_tracked": tracked, **kinds}
+    return ds, expected

@@ -116,7 +116,7 @@ def test_repr_shows_options_and_state(ds):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         t.compute(ds)
-    assert "computed: msd, block_msd, result" in repr(t)
+    assert "computed: msd, block_msd, msd_collective, result" in repr(t)
     assert "a='Na'" in repr(RDF("Na"))
 
 

@@ -26,7 +26,9 @@ def test_analyze_writes_results_and_figures(tmp_path):
     res = analyze_ok = None
     from rotorlab.analysis import analyze
 
-    res = analyze(runs, tmp_path, rotation=False, hops=False)
+    # these short runs have MSD < 1 Å² at the window end for the slow modes; accept them as
+    # diffusive here (a non-diffusive sigma becomes a bound: test_non_diffusive_sigma_is_a_bound)
+    res = analyze(runs, tmp_path, rotation=False, hops=False, options={"transport": {"min_msd": 0.01}})
     assert (tmp_path / "results.nc").exists()
     for name in ("msd", "arrhenius", "mode_contributions", "conductivity_drop"):
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

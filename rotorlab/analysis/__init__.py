@@ -1,4 +1,5 @@
-"""Analysis suite (DESIGN §5): transport, rotation, hops, structure, vibrations, report.
+"""Analysis suite (DESIGN §5): transport, rotation, rotor dynamics, hops, structure, vibrations,
+replicas, report.
 
 Analyzers derive from :class:`~rotorlab.analysis.base.Analyzer`: construct with options,
 ``.compute(ds)`` returns ``self``, results are xarray objects with ``attrs["units"]``
@@ -23,7 +24,10 @@ import importlib
 _EXPORTS = {
     "Transport": "transport", "msd": "transport", "fit_diffusion": "transport",
     "nernst_einstein": "transport", "arrhenius_fit": "transport", "arrhenius_from_results": "transport",
-    "mode_contributions": "transport", "sigma_table": "transport",
+    "mode_contributions": "transport", "sigma_table": "transport", "collective_msd": "transport",
+    "RotorDynamics": "rotor_dynamics", "ligand_vectors": "rotor_dynamics", "fit_ivanov": "rotor_dynamics",
+    "ivanov_tau": "rotor_dynamics", "ReplicaSet": "replicas", "check_condition": "replicas",
+    "kabsch": "rotation",
     "RotorOrientation": "rotation", "Reorientation": "rotation", "OrientationACF": "rotation",
     "RotationalFreeEnergy": "rotation", "P2S6Dihedral": "rotation", "orientation_vectors": "rotation",
     "angle_projections": "rotation",

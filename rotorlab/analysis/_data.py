@@ -37,7 +37,7 @@ def n_frames(ds: xr.Dataset) -> int:
 def frame_times_ps(ds: xr.Dataset) -> np.ndarray:
     """Frame times in ps, shape (n_frames,)."""
     if "time" in ds.coords or "time" in ds.variables:
-        t = np.asarray(ds["time"].values, dtype=float)
+        t = np.asarray(values(ds, "time"), dtype=float)
         units = str(ds["time"].attrs.get("units", "ps")).strip().lower()
         if units in ("fs", "femtosecond", "femtoseconds"):
             t = t / 1000.0
@@ -84,9 +84,12 @@ def cells(ds: xr.Dataset, frames: slice | None = None) -> np.ndarray:
     c = ds["cell"]
     nsel = n_frames(ds) if frames is None else len(range(*frames.indices(n_frames(ds))))
     if "frame" in c.dims:
-        if frames is not None:
-            c = c.isel(frame=frames)
-        arr = np.asarray(c.values, dtype=float)
+        if frames is None:
+            arr = np.asarray(values(ds, "cell"), dtype=float)
+        elif c.chunks is not None and frames.step in (None, 1):
+            arr = read_block(ds, "cell", frames)
+        else:
+            arr = np.asarray(c.isel(frame=frames).values, dtype=float)
     else:
         arr = np.broadcast_to(np.asarray(c.values, dtype=float), (nsel, 3, 3)).copy()
     if arr.shape[1:] != (3, 3):
@@ -129,16 +132,188 @@ def mobile_indices(ds: xr.Dataset, species_: str | None = None) -> np.ndarray:
     return select_species(ds, sp)
 
 
+_ZARR_CACHE: dict = {}
+
+
+def _elem(da: xr.DataArray, f: int) -> np.ndarray:
+    return np.asarray(da.data[f].compute(scheduler="synchronous"))
+
+
+def _frame_offset(ds: xr.Dataset, grp) -> int | None:
+    """Offset of frame 0 of ``ds`` in the store group ``grp`` (its ``time`` array), verified.
+
+    ``ds["time"]`` must be a contiguous run of the store's time array: its first element
+    locates the run, and the last element and a few interior ones (one chunk read each)
+    must match the store's at the same offsets; the store's times must increase strictly.
+    """
+    if "time" not in ds.variables or "time" not in grp or ds["time"].dims != ("frame",):
+        return None
+    nf = int(ds.sizes["frame"])
+    t_st = np.asarray(grp["time"][:], dtype=float)
+    if nf == 0 or nf > t_st.size or not np.all(np.diff(t_st) > 0):
+        return None
+    tda = ds["time"]
+    lazy = tda.chunks is not None
+    get = (lambda f: float(_elem(tda, f))) if lazy else (lambda f: float(tda.values[f]))
+    hit = np.flatnonzero(t_st == get(0))
+    if hit.size != 1:
+        return None
+    off = int(hit[0])
+    if off + nf > t_st.size:
+        return None
+    if lazy:
+        probe = sorted({nf - 1, nf // 2})
+        ok = all(t_st[off + f] == get(f) for f in probe)
+    else:
+        ok = np.array_equal(t_st[off:off + nf], np.asarray(tda.values, dtype=float))
+    return off if ok else None
+
+
+def _zarr_source(ds: xr.Dataset, var: str):
+    """``(zarr_array, frame_offset)`` when ``ds[var]`` is an unmodified view of a zarr store, else None.
+
+    A lazily opened store (:func:`rotorlab.store.open_store`, :func:`xarray.open_zarr`) is
+    then read with plain zarr slicing in large contiguous blocks instead of one dask graph
+    per chunk.  The mapping is verified, never assumed: the variable must still carry its
+    on-disk encoding, its non-frame shape must equal the array's, the frames must be a
+    contiguous run of the store's (located through the ``time`` coordinate, so a frame
+    slice of a store is found at its offset), and the first and last frames are compared
+    element by element with the dask view.  Anything else (computed variables, atom
+    subsets, reordered frames) returns None and the caller falls back to dask.
+    """
+    da = ds[var]
+    src = ds.encoding.get("source")
+    if src is None or da.chunks is None or "preferred_chunks" not in da.encoding or not da.dims \
+            or da.dims[0] != "frame":
+        return None
+    key = (str(src), var, getattr(da.data, "name", None), int(da.shape[0]))
+    hit = _ZARR_CACHE.get(key)
+    if hit is not None:
+        return hit
+    try:
+        import zarr
+
+        grp = zarr.open_group(str(src), mode="r")
+        arr = grp[var]
+        nf = int(da.shape[0])
+        if tuple(arr.shape[1:]) != tuple(da.shape[1:]) or arr.shape[0] < nf or nf == 0:
+            return None
+        tkey = (str(src), "#frame-offset", getattr(ds["time"].data, "name", None) if "time" in ds.variables else None, nf)
+        off = _ZARR_CACHE.get(tkey)
+        if off is None:
+            off = _frame_offset(ds, grp)
+            if off is None:
+                return None
+            _ZARR_CACHE[tkey] = off
+        if var != "time":
+            for f in (0, nf - 1):
+                if not np.array_equal(np.asarray(arr[off + f]), _elem(da, f), equal_nan=True):
+                    return None
+    except Exception:
+        return None
+    if len(_ZARR_CACHE) > 256:
+        _ZARR_CACHE.clear()
+    _ZARR_CACHE[key] = (arr, off)
+    return arr, off
+
+
+def values(ds: xr.Dataset, var: str) -> np.ndarray:
+    """Whole variable as a NumPy array (small per-frame variables: time, cell, temperature).
+
+    Read with one zarr call when ``ds[var]`` is a verified view of a store (:func:`_zarr_source`),
+    otherwise through xarray/dask.
+    """
+    da = ds[var]
+    if da.chunks is not None:
+        z = _zarr_source(ds, var)
+        if z is not None:
+            arr, off = z
+            if da.nbytes > _SMALL_BYTES:
+                return np.asarray(arr[off:off + da.shape[0]])
+            # small per-frame variables are read once per store version (many small chunks
+            # cost ~1 ms each); the key holds the array metadata's mtime, which every write,
+            # append or rewrite of the array changes
+            key = ("#values", str(ds.encoding.get("source")), var, off, int(da.shape[0]), _meta_mtime(ds, var))
+            hit = _ZARR_CACHE.get(key)
+            if hit is None:
+                hit = np.asarray(arr[off:off + da.shape[0]])
+                hit.flags.writeable = False
+                _ZARR_CACHE[key] = hit
+            return hit.copy()
+    return np.asarray(da.values)
+
+
+_SMALL_BYTES = 4 * 2**20
+
+
+def _meta_mtime(ds: xr.Dataset, var: str):
+    src = str(ds.encoding.get("source"))
+    for name in ("zarr.json", ".zarray"):
+        try:
+            return os.stat(os.path.join(src, var, name)).st_mtime_ns
+        except OSError:
+            continue
+    return None
+
+
+#: decoded bytes of store chunks one zarr call may hold at once (zarr decodes every chunk
+#: a selection touches before copying it out, so a large block is read in pieces)
+ZARR_DECODE_BYTES = 32 * 2**20
+
+
+def _read_zarr_block(arr, a: int, b: int, atoms: np.ndarray | None) -> np.ndarray:
+    """``arr[a:b]`` (atoms selected on axis 1) as a new float64 array, in pieces of whole chunks."""
+    shape1 = tuple(arr.shape[1:])
+    if atoms is None:
+        sel, width = slice(None), shape1
+    else:
+        atoms = np.asarray(atoms, dtype=np.int64)
+        width = (atoms.size,) + shape1[1:]
+    out = np.empty((b - a,) + width, dtype=np.float64)
+    if out.size == 0:
+        return out
+    cf = int(arr.chunks[0])
+    full = cf * int(np.prod(shape1)) * arr.dtype.itemsize
+    step = max(1, ZARR_DECODE_BYTES // max(full, 1)) * cf
+    lo_atom = None
+    if atoms is not None and atoms.size:
+        if np.all(np.diff(atoms) == 1):
+            sel = slice(int(atoms[0]), int(atoms[-1]) + 1)
+        elif int(atoms.max()) - int(atoms.min()) + 1 <= 4 * atoms.size:
+            lo_atom = int(atoms.min())
+            sel = slice(lo_atom, int(atoms.max()) + 1)
+        else:
+            sel = None
+    t = a
+    while t < b:
+        e = min(b, (t // cf) * cf + step)  # chunk-aligned pieces
+        if atoms is None or (atoms is not None and sel is not None and lo_atom is None):
+            out[t - a:e - a] = arr[t:e] if atoms is None else arr[t:e, sel]
+        elif sel is not None:
+            out[t - a:e - a] = np.asarray(arr[t:e, sel])[:, atoms - lo_atom]
+        else:
+            out[t - a:e - a] = arr.oindex[t:e, atoms]
+        t = e
+    return out
+
+
 def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None = None) -> np.ndarray:
     """Materialise ``ds[var]`` for a frame slice (and atom subset) as float64 (n, na, 3).
 
     The result is always a new array owned by the caller (never a view of ``ds``).
 
-    For a dask-backed variable the block is filled one store chunk (along ``frame``) at a
-    time into a preallocated array, so the transient memory is the output plus one decoded
-    chunk, not the output plus a concatenation of all its chunks.
+    A variable that is an unmodified view of a zarr store (:func:`_zarr_source`) is read
+    with one zarr slice for the whole block (decoded straight into the output).  Any other
+    dask-backed variable is filled one store chunk (along ``frame``) at a time into a
+    preallocated array, so the transient memory is the output plus one decoded chunk.
     """
     da = ds[var]
+    f0, f1, step = frames.indices(n_frames(ds))
+    if da.chunks is not None and step == 1:
+        z = _zarr_source(ds, var)
+        if z is not None:
+            arr, off = z
+            return _read_zarr_block(arr, off + f0, off + f1, atoms)
     if atoms is not None:
         # contiguous ranges select cheaply; fancy indexing otherwise
         if atoms.size and np.all(np.diff(atoms) == 1):
@@ -149,7 +324,6 @@ def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None
         # always a copy: callers modify blocks in place (drift removal, fractional
         # coordinates), which must never write through to the caller's Dataset
         return np.array(da.isel(frame=frames).values, dtype=np.float64, copy=True)
-    f0, f1, step = frames.indices(n_frames(ds))
     if step != 1:
         return np.asarray(da.isel(frame=frames).data.compute(scheduler="synchronous"), dtype=np.float64)
     bounds = np.cumsum((0,) + tuple(da.chunks[da.dims.index("frame")]))
@@ -281,7 +455,7 @@ def temperature_K(ds: xr.Dataset) -> float:
     if ds.attrs.get("target_temperature") is not None:
         return float(ds.attrs["target_temperature"])
     if "temperature" in ds:
-        t = np.asarray(ds["temperature"].values, dtype=float)
+        t = np.asarray(values(ds, "temperature"), dtype=float)
         if np.isfinite(t).any():
             return float(np.nanmean(t))
     raise ValueError("dataset has neither a 'target_temperature' attribute nor a 'temperature' variable")

@@ -19,14 +19,20 @@ def _cmd_analyze(args) -> int:
         raise ValueError("-o/--output DIR is required")
     from rotorlab.analysis.report import main_analyze
 
+    if args.memory_mb is not None and not args.memory_mb > 0:
+        raise ValueError(f"--memory-mb must be > 0, got {args.memory_mb:g} (nothing written)")
     options = {}
-    if args.blocks:
+    if args.blocks is not None:
+        if args.blocks < 2:
+            raise ValueError(f"--blocks must be >= 2 (independent blocks for the D_tr error), got {args.blocks} "
+                             "(nothing written)")
         options["transport"] = {"n_blocks": args.blocks}
     if args.sites != "density":
         options["hops"] = {"sites": args.sites}
     main_analyze(args.stores, args.output, analyses=args.analyses, rotation=not args.no_rotation,
                  hops=not args.no_hops, vibrations=not args.no_vibrations, figures=not args.no_figures,
-                 memory=args.memory_mb * 2**20, options=options, overwrite=args.overwrite)
+                 memory=args.memory_mb * 2**20, options=options, overwrite=args.overwrite,
+                 mobile_species=args.species, charge=args.charge, temperature=args.temperature)
     return 0
 
 
@@ -42,7 +48,14 @@ def add_parsers(sub) -> None:
     a.add_argument("--plugin", action="append", metavar="MODULE",
                    help="import MODULE first (it registers extra analyses); repeatable")
     a.add_argument("--overwrite", action="store_true", help="replace an existing DIR/results.nc")
-    a.add_argument("--blocks", type=int, default=0, help="independent blocks for the D_tr error (default 5)")
+    a.add_argument("--blocks", type=int, default=None, help="independent blocks for the D_tr error (default 5; >= 2)")
+    a.add_argument("--species", default=None, metavar="SPECIES",
+                   help="mobile species, for stores that do not record one (imported trajectories)")
+    a.add_argument("--charge", type=float, default=None, metavar="E",
+                   help="charge of the mobile ion in e, for stores that do not record one")
+    a.add_argument("--temperature", type=float, default=None, metavar="K",
+                   help="temperature for sigma and free energies, for stores that do not record one "
+                        "(D, MSD, g(r), DOS and rotation never need it)")
     a.add_argument("--memory-mb", type=float, default=256.0, help="memory budget per block read (MB)")
     a.add_argument("--sites", choices=["density", "reference"], default="density",
                    help="cation sites for hops: maxima of the time-averaged density (default) "

@@ -35,7 +35,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
 import xarray as xr
+
+from .base import scalar
 
 __all__ = ["AnalysisSpec", "Availability", "Check", "available", "get", "names", "register", "specs",
            "unregister", "describe"]
@@ -56,8 +59,14 @@ def _requirement_reason(ds: xr.Dataset, req: str) -> str | None:
         k = req[5:]
         return None if ds.attrs.get(k) not in (None, "") else f"store attribute '{k}' missing"
     if req == "temperature":
-        if ds.attrs.get("target_temperature") is not None or "temperature" in ds.variables:
+        if ds.attrs.get("target_temperature") is not None:
             return None
+        if "temperature" in ds.variables:
+            from . import _data
+
+            if np.isfinite(np.asarray(_data.values(ds, "temperature"), dtype=float)).any():
+                return None
+            return "no temperature (the 'temperature' variable holds no value; pass --temperature)"
         return "no temperature (neither a 'target_temperature' attribute nor a 'temperature' variable)"
     if req.startswith("frames>="):
         n = int(req[8:])
@@ -312,7 +321,8 @@ def describe() -> str:
 def _transport_summary(a) -> dict:
     r = a.result
     keys = ("D_tr", "D_tr_err", "D_tr_bound", "below_measurable", "sigma", "sigma_err", "sigma_bound",
-            "n_ions", "volume", "msd_exponent", "diffusive")
+            "n_ions", "volume", "msd_exponent", "msd_fit_end", "diffusive", "D_sigma", "D_sigma_err",
+            "sigma_collective", "sigma_collective_err", "haven_ratio", "haven_ratio_err")
     return {k: r[k] for k in keys}
 
 
@@ -360,17 +370,45 @@ def _rdf_check(ds):
 _P = "rotorlab.analysis."
 _MOBILE = ("positions", "cell", "time", "species", "attr:mobile_species")
 
+def _reorientation_summary(a) -> dict:
+    out = {"reorientation_frequency": a.mean_frequency,
+           "reorientation_frequency_vector": scalar(float(a.frequency_vector.mean()), "1/ns",
+                                                    method=a.counts_vector.attrs.get("method", ""))}
+    if "counts_rotation" in a.results:
+        out["reorientation_frequency_rotation"] = scalar(float(a.frequency_rotation.mean()), "1/ns",
+                                                         method=a.counts_rotation.attrs.get("method", ""))
+    return out
+
+
+def _rotor_dynamics_summary(a) -> dict:
+    r = a.result
+    return {f"rotor_{k}": r[k] for k in ("tau_c1_int", "tau_c2_int", "tau0", "tau0_err", "delta", "delta_err",
+                                          "frequency_c1_int", "frequency_c2_int", "jump_frequency")}
+
+
 register("transport", _P + "transport:Transport", group="transport",
-         description="MSD, tracer diffusion D_tr with block error, Nernst-Einstein sigma, below-measurable flag",
-         requires=_MOBILE + ("mass", "temperature", "frames>=16"), check=_mobile_check,
-         returns={"msd": "Å^2", "block_msd": "Å^2", "D_tr": "cm^2/s", "D_tr_err": "cm^2/s", "sigma": "mS/cm",
-                  "sigma_err": "mS/cm", "below_measurable": "1", "diffusive": "1", "msd_exponent": "1"},
+         description="MSD, tracer D_tr with block error, collective (charge) MSD, sigma (NE and collective), "
+                     "Haven ratio, below-measurable flag; sigma only with a temperature",
+         requires=_MOBILE + ("mass", "frames>=16"), check=_mobile_check,
+         returns={"msd": "Å^2", "block_msd": "Å^2", "msd_collective": "Å^2", "D_tr": "cm^2/s", "D_tr_err": "cm^2/s",
+                  "sigma": "mS/cm", "sigma_err": "mS/cm", "below_measurable": "1", "diffusive": "1",
+                  "msd_exponent": "1", "D_sigma": "cm^2/s", "sigma_collective": "mS/cm", "haven_ratio": "1"},
          summary=_transport_summary, curve=lambda a: a.msd)
 register("reorientation", _P + "rotation:Reorientation", group="rotation",
-         description="rotor reorientation events (> 70 deg from rest, librations smoothed) and frequency per ns",
+         description="rotor reorientation events from the full (Kabsch) rotation > 60 deg and from one vector "
+                     "> 70 deg (librations smoothed), frequency per ns",
          requires=("positions", "cell", "time", "rotors", "frames>=3"),
-         returns={"counts": "1", "frequency": "1/ns", "events": "1", "smoothed": "1"},
-         summary=lambda a: {"reorientation_frequency": a.mean_frequency})
+         returns={"counts": "1", "frequency": "1/ns", "events": "1", "smoothed": "1", "counts_rotation": "1",
+                  "counts_vector": "1", "frequency_rotation": "1/ns", "frequency_vector": "1/ns"},
+         summary=_reorientation_summary)
+register("rotor_dynamics", _P + "rotor_dynamics:RotorDynamics", group="rotation",
+         description="C1/C2 over all ligand bond vectors; integrated correlation times (cutoff 0.02) and the "
+                     "Ivanov jump fit (tau0, jump angle)",
+         requires=("positions", "cell", "time", "mass", "rotors", "rotor_id", "frames>=8"),
+         returns={"c1": "1", "c2": "1", "tau_c1_int": "ps", "tau_c2_int": "ps", "tau0": "ps", "delta": "degree",
+                  "jump_frequency": "1/ns"},
+         summary=_rotor_dynamics_summary, curve=lambda a: a.c2,
+         curve_style={"xlabel": "lag time (ps)", "ylabel": "C2 over all ligand vectors"})
 register("orientation", _P + "rotation:RotorOrientation", group="rotation",
          description="rotor orientation vectors and their angles to the lattice vectors a, b, c",
          requires=("positions", "cell", "time", "rotors"), returns={"vectors": "1", "theta": "degree"})

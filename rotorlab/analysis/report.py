@@ -131,7 +131,7 @@ def analyze_run(ds: xr.Dataset, *, analyses: str | Sequence[str] | None = None, 
     unknown = set(opts) - {s.name for s in R.specs()}
     if unknown:
         raise ValueError(f"options given for unknown analyses {sorted(unknown)}; registered: {R.names()}")
-    notes, status, curves = [], {}, {}
+    notes, status, curves, extra = [], {}, {}, {}
     vals: dict[str, xr.DataArray] = {}
     nf = _data.n_frames(ds)
     vals["n_frames"] = xr.DataArray(nf, attrs={"units": "1"})
@@ -167,8 +167,12 @@ def analyze_run(ds: xr.Dataset, *, analyses: str | Sequence[str] | None = None, 
         if spec.name == "transport":
             r = a.result
             if not bool(r["diffusive"]) and not bool(r["below_measurable"]):
-                notes.append(f"MSD not diffusive (log-log slope {float(r['msd_exponent']):.2f}): D_tr reflects "
-                             "local motion; run longer")
+                why = r["diffusive"].attrs.get("reason") or f"log-log slope {float(r['msd_exponent']):.2f}"
+                notes.append(f"MSD not diffusive ({why}): D_tr reflects local motion; run longer")
+                extra["diffusive_reason"] = why
+            if not np.isfinite(float(r["temperature"])):
+                notes.append("no temperature: D and the MSDs computed, sigma needs a temperature "
+                             "(temperature=... / --temperature)")
     by_reason: dict[str, list[str]] = {}
     for name, st in status.items():
         if st.startswith("failed"):
@@ -176,7 +180,7 @@ def analyze_run(ds: xr.Dataset, *, analyses: str | Sequence[str] | None = None, 
         elif st != "ok":
             by_reason.setdefault(st, []).append(name)
     notes += [f"{', '.join(n)} {st}" for st, n in by_reason.items()]
-    return vals, {"curves": curves, "status": status, "notes": notes}
+    return vals, {"curves": curves, "status": status, "notes": notes, **extra}
 
 
 def _check_output(outdir: Path, items: list, overwrite: bool) -> None:
@@ -196,10 +200,92 @@ def _check_output(outdir: Path, items: list, overwrite: bool) -> None:
                               "(nothing written)")
 
 
+def _temperature_or_nan(ds: xr.Dataset) -> float:
+    try:
+        return _data.temperature_K(ds)
+    except ValueError:
+        return float("nan")
+
+
+#: per-run numbers pooled over replicas of one condition
+REPLICA_VARS = ("D_tr", "sigma", "D_sigma", "sigma_collective", "haven_ratio", "reorientation_frequency",
+                "rotor_tau_c1_int", "rotor_tau_c2_int", "rotor_tau0", "rotor_delta", "hop_frequency")
+
+
+def _replica_groups(res: xr.Dataset, meta) -> xr.Dataset:
+    """Add mean and standard error over the replicas of each condition (material, mode, T).
+
+    Runs with the same material, constraint mode and target temperature are replicas; for
+    every condition with >= 2 runs the results gain dim ``condition`` with ``<var>_mean``,
+    ``<var>_sem`` (std ddof=1 / sqrt(n_valid)) and ``n_replicas``.
+    """
+    keys = [(m, mode, T) for m, mode, T in meta]
+    conds = []
+    for k in keys:
+        if k not in conds and sum(1 for q in keys if q == k) >= 2 and np.isfinite(k[2]):
+            conds.append(k)
+    if not conds:
+        return res
+    labels = [f"{m}/{mode}/{T:g}K" for m, mode, T in conds]
+    res = res.assign_coords(condition=labels)
+    res["n_replicas"] = xr.DataArray([sum(1 for q in keys if q == c) for c in conds], dims="condition",
+                                     attrs={"units": "1"})
+    for v in REPLICA_VARS:
+        if v not in res:
+            continue
+        mean, sem = [], []
+        for c in conds:
+            x = np.asarray(res[v].values, dtype=float)[[q == c for q in keys]]
+            x = x[np.isfinite(x)]
+            mean.append(x.mean() if x.size else np.nan)
+            sem.append(x.std(ddof=1) / np.sqrt(x.size) if x.size >= 2 else np.nan)
+        u = res[v].attrs.get("units", "1")
+        res[f"{v}_mean"] = xr.DataArray(mean, dims="condition", attrs={"units": u, "method": "mean over replicas"})
+        res[f"{v}_sem"] = xr.DataArray(sem, dims="condition", attrs={
+            "units": u, "method": "standard error over replicas, std(ddof=1)/sqrt(n)"})
+    return res
+
+
+def _validate_options(selected, options, kw) -> None:
+    """Construct every selected analyzer that has options once, so bad options fail before any I/O."""
+    opts = {k: dict(v) for k, v in (options or {}).items()}
+    for k, v in kw.items():
+        if k in LEGACY_KW and v:
+            opts.setdefault(LEGACY_KW[k], {}).update(v)
+    for spec in selected:
+        if spec.name in opts:
+            try:
+                spec.cls(**opts[spec.name])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{spec.name}: {exc} (nothing written)") from None
+
+
+def _override(ds: xr.Dataset, name: str, mobile_species, charge, temperature) -> xr.Dataset:
+    """A view of ``ds`` with user-given species/charge/temperature attributes (the store is untouched)."""
+    new = {}
+    for key, val in (("mobile_species", mobile_species), ("mobile_charge", charge),
+                     ("target_temperature", temperature)):
+        if val is None:
+            continue
+        have = ds.attrs.get(key)
+        if have not in (None, "") and (str(have) != str(val) if key == "mobile_species"
+                                       else not np.isclose(float(have), float(val))):
+            raise ValueError(f"{name} records {key} = {have!r}; refusing to override it with {val!r} "
+                             "(the option is for stores that do not record it; nothing written)")
+        new[key] = str(val) if key == "mobile_species" else float(val)
+    if "mobile_species" in new and "species" in ds.variables:
+        present = {str(x) for x in ds["species"].values}
+        if new["mobile_species"] not in present:
+            raise ValueError(f"{name}: mobile species {new['mobile_species']!r} not in the store "
+                             f"(species present: {sorted(present)}; nothing written)")
+    return ds.assign_attrs(**new) if new else ds
+
+
 def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str] | None = None,
             rotation: bool = True, hops: bool = True, vibrations: bool = True, figures: bool = True,
             memory: float = _data.DEFAULT_MEMORY, options: Mapping[str, Mapping] | None = None,
-            overwrite: bool = False, **kw) -> xr.Dataset:
+            overwrite: bool = False, mobile_species: str | None = None, charge: float | None = None,
+            temperature: float | None = None, **kw) -> xr.Dataset:
     """Run the registered analyses over trajectories; write ``outdir/results.nc`` and PNG+SVG figures.
 
     Parameters
@@ -222,6 +308,13 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
         Analysis name → constructor options.
     overwrite : bool
         Replace an existing ``results.nc`` (default False; the CLI passes ``--overwrite``).
+    mobile_species, charge : optional
+        Mobile species and its charge (e) for stores that do not record them (imported
+        trajectories); a store that records a different value is refused.
+    temperature : float, optional
+        Temperature (K) for stores without one (σ, free energies); a store that records a
+        different target temperature is refused.  D, MSD, g(r), DOS and rotation never
+        need it.
     **kw
         ``transport_kw``, ``reorientation_kw``, ``hops_kw``, ``dos_kw`` (legacy options).
 
@@ -247,11 +340,19 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
     items = list(paths_or_datasets)
     if not items:
         raise ValueError("analyze needs at least one store or dataset")
+    if not memory > 0:
+        raise ValueError(f"memory must be > 0 bytes, got {memory!r} (nothing written)")
+    if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number of kelvin, got {temperature!r} (nothing written)")
+    if charge is not None and not (np.isfinite(charge) and charge != 0):
+        raise ValueError(f"charge must be a non-zero number (units of e), got {charge!r} (nothing written)")
     selected = select_analyses(analyses, rotation=rotation, hops=hops, vibrations=vibrations)
+    _validate_options(selected, options, kw)
     _check_output(outdir, items, overwrite)
+    opened = [_open(it, i) for i, it in enumerate(items)]
+    opened = [(_override(ds, name, mobile_species, charge, temperature), name) for ds, name in opened]
     names, rows, curves_all, meta = [], [], [], []
-    for i, it in enumerate(items):
-        ds, name = _open(it, i)
+    for i, (ds, name) in enumerate(opened):
         vals, curves = analyze_run(ds, analyses=[s.name for s in selected], memory=memory, options=options, **kw)
         if name in names:
             name = f"{name}_{i}"
@@ -259,7 +360,7 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
         rows.append(vals)
         curves_all.append(curves)
         meta.append((str(ds.attrs.get("material") or "unknown"), str(ds.attrs.get("constraint_mode") or "UC").upper(),
-                     _data.temperature_K(ds) if R._requirement_reason(ds, "temperature") is None else float("nan")))
+                     _temperature_or_nan(ds)))
     outdir.mkdir(parents=True, exist_ok=True)
     res = xr.Dataset(coords={"run": names,
                              "material": ("run", [m[0] for m in meta]),
@@ -290,9 +391,19 @@ def analyze(paths_or_datasets: Iterable, outdir, *, analyses: str | Sequence[str
                      "given by the caller" if not isinstance(site_rule, str) else
                      "time-averaged density maxima") + "; residence filter")
     res["reorientation_frequency"].attrs["method"] = "turn > 70 deg from previous resting direction, librations smoothed"
+    res["diffusive_reason"] = xr.DataArray(np.array([c.get("diffusive_reason", "") for c in curves_all], dtype=str),
+                                           dims="run", attrs={"units": "1",
+                                                              "long_name": "failed diffusive-regime condition"})
     notes = [f"{n}: {x}" for n, c in zip(names, curves_all) for x in c["notes"]]
+    mats = sorted(set(m[0] for m in meta))
+    if len(mats) > 1:
+        by = {m: [n for n, mm in zip(names, meta) if mm[0] == m] for m in mats}
+        notes.append("several materials, analysed separately (Arrhenius per material and mode, mode "
+                     "contributions per material): " + "; ".join(f"{m}: {', '.join(r)}" for m, r in by.items()))
     res.attrs["notes"] = "; ".join(notes) if notes else "none"
     res.attrs["sigma_method"] = "Nernst-Einstein sigma = N q^2 D_tr / (V kB T)"
+
+    res = _replica_groups(res, meta)
 
     # Arrhenius per (material, mode)
     groups = {}
@@ -404,15 +515,18 @@ def main_analyze(stores: Sequence[str], outdir: str, **kw) -> xr.Dataset:
         else:
             s = (f"D_tr = {float(r['D_tr']):.3g} ± {float(r['D_tr_err']):.2g} cm^2/s, "
                  f"sigma = {float(r['sigma']):.3g} ± {float(r['sigma_err']):.2g} mS/cm")
+            if not np.isfinite(float(r["sigma"])) and not np.isfinite(float(r["target_temperature"])):
+                s = (f"D_tr = {float(r['D_tr']):.3g} ± {float(r['D_tr_err']):.2g} cm^2/s, "
+                     "sigma needs a temperature (--temperature)")
             if "diffusive" in r and not bool(r["diffusive"]):
-                s += (f"  [NOT diffusive: MSD log-log slope {float(r['msd_exponent']):.2f}; "
-                      "local motion, run longer]")
+                why = str(r["diffusive_reason"].values) if "diffusive_reason" in r else ""
+                s += f"  [NOT diffusive: {why or 'see results.nc notes'}; local motion, run longer]"
         st = {str(a): str(x) for a, x in zip(res["analysis"].values, r["analysis_status"].values)}
         if st.get("transport", "ok") != "ok":
             s = f"transport {st['transport']}"
         elif "transport" not in st:
             s = "transport not selected"
-        print(f"{str(r['run'].values)}: {s}")
+        print(f"{str(r['run'].values)} [{str(r['material'].values)}]: {s}")
         ok = [a for a, x in st.items() if x == "ok"]
         print(f"    ran: {', '.join(ok) if ok else 'nothing'}")
         for a, x in st.items():

@@ -23,7 +23,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from ._kernels import autocorr_fft, reorientation_events
+from ._kernels import autocorr_fft, reorientation_events, rotation_events
 from .base import Analyzer, Result, scalar
 
 
@@ -151,28 +151,79 @@ def _frames_for(ps: float, dt_ps: float) -> int:
     return max(1, int(round(ps / dt_ps)))
 
 
+def kabsch(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Best rotations mapping reference vectors onto current ones (Kabsch, batched SVD).
+
+    Parameters
+    ----------
+    ref : ndarray, shape (..., K, 3)
+        Reference (resting) vectors.
+    cur : ndarray, shape (..., K, 3)
+        Current vectors (same leading shape or broadcastable).
+
+    Returns
+    -------
+    ndarray, shape (..., 3, 3)
+        Proper rotations R (det +1) minimising ``Σ_k |cur_k − R ref_k|²``.
+    """
+    H = np.einsum("...ki,...kj->...ij", ref, cur)
+    U, _, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.einsum("...ji,...kj->...ik", Vt, U)))
+    d = np.where(d == 0, 1.0, d)
+    Vt = Vt.copy()
+    Vt[..., 2, :] *= d[..., None]
+    return np.einsum("...ji,...kj->...ik", Vt, U)
+
+
 class Reorientation(Analyzer):
-    """Reorientation events (> ``threshold_deg`` from the previous resting direction) and frequency.
+    """Reorientation events and frequency, from the full rotation and from one orientation vector.
+
+    Two definitions, both always reported when the rotors have ligands:
+
+    * ``rotation`` (default for ``counts``/``frequency``): the orientation of each rotor is
+      the Kabsch rotation of its libration-smoothed centre→ligand vectors (all ligands,
+      :func:`rotorlab.analysis.rotor_dynamics.ligand_vectors`) relative to the first frame;
+      an event is a rotation by more than ``rotation_threshold_deg`` (default 60°) away
+      from the last resting orientation.  Because MD atoms are labelled, this sees every
+      jump, including symmetry-equivalent ones that one vector misses (a 120° C3 turn about
+      the tracked B–H bond leaves it in place; a 90° S4 turn moves it by only 70.5°).
+    * ``vector``: the libration-smoothed orientation vector (``orientation_atoms``) turns by
+      more than ``threshold_deg`` (70°) from its previous resting direction.
+
+    After an event the new resting orientation is the one ``settle_ps`` later.
 
     Parameters
     ----------
     threshold_deg : float
-        Turn angle defining an event (default 70°).
+        Turn angle of the orientation vector defining a ``vector`` event (default 70°).
     smooth_ps : float
         Width of the centred running mean removing librations (default 0.1 ps).
     settle_ps : float, optional
         Delay after an event before the new resting direction is taken (default ``smooth_ps``).
     kind : str, optional
         Restrict to one rotor kind.
+    method : {"rotation", "vector"}
+        Which definition fills ``counts``/``frequency`` (both are always in the results as
+        ``counts_rotation``/``counts_vector``).  ``rotation`` falls back to ``vector``
+        (stated in ``frequency.attrs["method"]``) when the rotors have no ligand atoms.
+    rotation_threshold_deg : float
+        Rotation angle defining a ``rotation`` event (default 60°: two thirds of the
+        smallest tetrahedral jump of 90°, well above smoothed librations).
     """
 
     def __init__(self, threshold_deg: float = 70.0, smooth_ps: float = 0.1, settle_ps: float | None = None,
-                 kind: str | None = None, memory: float = _data.DEFAULT_MEMORY):
+                 kind: str | None = None, memory: float = _data.DEFAULT_MEMORY, method: str = "rotation",
+                 rotation_threshold_deg: float = 60.0):
         if not 0 < threshold_deg < 180:
             raise ValueError("threshold_deg must be in (0, 180)")
+        if not 0 < rotation_threshold_deg < 180:
+            raise ValueError("rotation_threshold_deg must be in (0, 180)")
+        if method not in ("rotation", "vector"):
+            raise ValueError(f"method must be 'rotation' or 'vector', got {method!r}")
         self.threshold_deg, self.smooth_ps = threshold_deg, smooth_ps
         self.settle_ps = smooth_ps if settle_ps is None else settle_ps
         self.kind, self.memory = kind, memory
+        self.method, self.rotation_threshold_deg = method, float(rotation_threshold_deg)
 
     def compute(self, ds: xr.Dataset) -> "Reorientation":
         u = orientation_vectors(ds, self.kind, self.memory)
@@ -180,31 +231,73 @@ class Reorientation(Analyzer):
         if nf < 3:
             raise ValueError("too few frames for reorientation analysis (need >= 3)")
         dt = _data.frame_dt_ps(ds)
-        us = smooth_vectors(u.values, _frames_for(self.smooth_ps, dt))
-        counts, events = reorientation_events(np.ascontiguousarray(us), float(np.cos(np.radians(self.threshold_deg))),
-                                              _frames_for(self.settle_ps, dt))
+        w = _frames_for(self.smooth_ps, dt)
+        settle = _frames_for(self.settle_ps, dt)
+        us = smooth_vectors(u.values, w)
+        counts_v, events_v = reorientation_events(np.ascontiguousarray(us),
+                                                  float(np.cos(np.radians(self.threshold_deg))), settle)
         dur_ns = (nf - 1) * dt / 1000.0
         rc = {"rotor": u["rotor"]}
-        self._set(
+        counts_r = events_r = angle_r = None
+        why = ""
+        try:
+            from .rotor_dynamics import ligand_vectors
+
+            lv = ligand_vectors(ds, self.kind, memory=self.memory).values  # (T, R, L, 3)
+            if lv.shape[2] < 2 or not np.all(np.isfinite(lv[0])):
+                raise ValueError("full rotation needs >= 2 ligands per rotor, all rotors of one size")
+            ls = _running_mean(lv, w)
+            ls /= np.linalg.norm(ls, axis=-1, keepdims=True)
+            rm = kabsch(ls[:1], ls)  # (T, R, 3, 3) relative to the first frame
+            counts_r, events_r, cang = rotation_events(np.ascontiguousarray(rm),
+                                                       float(np.cos(np.radians(self.rotation_threshold_deg))),
+                                                       settle)
+            angle_r = np.degrees(np.arccos(np.clip(cang, -1.0, 1.0)))
+        except ValueError as exc:
+            why = str(exc)
+        use_rot = self.method == "rotation" and counts_r is not None
+        counts, events = (counts_r, events_r) if use_rot else (counts_v, events_v)
+        meth = ("rotation" if use_rot else "vector") + (f" (full rotation unavailable: {why})"
+                                                          if self.method == "rotation" and not use_rot else "")
+        fa = {"units": "1/ns", "long_name": "reorientation events per rotor per ns", "method": meth,
+              "threshold_deg": self.rotation_threshold_deg if use_rot else self.threshold_deg,
+              "smooth_ps": self.smooth_ps}
+        out = dict(
             counts=xr.DataArray(counts, dims="rotor", coords=rc, name="reorientation_count",
-                                attrs={"units": "1"}),
+                                attrs={"units": "1", "method": meth}),
             frequency=xr.DataArray(counts / dur_ns, dims="rotor", coords=rc, name="reorientation_frequency",
-                                   attrs={"units": "1/ns", "long_name": "reorientation events per rotor per ns",
-                                          "threshold_deg": self.threshold_deg, "smooth_ps": self.smooth_ps}),
+                                   attrs=fa),
             events=xr.DataArray(events, dims=("frame", "rotor"), coords=rc, attrs={"units": "1"}),
-            smoothed=xr.DataArray(us, dims=("frame", "rotor", "xyz"), coords=rc, attrs={"units": "1"}))
+            smoothed=xr.DataArray(us, dims=("frame", "rotor", "xyz"), coords=rc, attrs={"units": "1"}),
+            counts_vector=xr.DataArray(counts_v, dims="rotor", coords=rc, attrs={
+                "units": "1", "method": f"orientation vector turns > {self.threshold_deg:g} deg"}),
+            frequency_vector=xr.DataArray(counts_v / dur_ns, dims="rotor", coords=rc, attrs={"units": "1/ns"}))
+        if counts_r is not None:
+            out.update(
+                counts_rotation=xr.DataArray(counts_r, dims="rotor", coords=rc, attrs={
+                    "units": "1", "method": f"Kabsch rotation of all ligands > {self.rotation_threshold_deg:g} deg"}),
+                frequency_rotation=xr.DataArray(counts_r / dur_ns, dims="rotor", coords=rc, attrs={"units": "1/ns"}),
+                rotation_angle=xr.DataArray(angle_r, dims=("frame", "rotor"), coords=rc, attrs={
+                    "units": "degree", "long_name": "rotation angle from the resting orientation"}))
+        self._set(**out)
         return self
 
-    counts = Result("1", "Number of events per rotor, dims (rotor,).")
+    counts = Result("1", "Number of events per rotor (definition: ``method``), dims (rotor,).")
     frequency = Result("1/ns", "Events per rotor per ns, dims (rotor,).")
     events = Result("1", "(frame, rotor) True where an event is detected.")
     smoothed = Result("1", "(frame, rotor, xyz) libration-smoothed unit vectors.")
+    counts_rotation = Result("1", "Full-rotation (Kabsch) events per rotor, dims (rotor,).")
+    frequency_rotation = Result("1/ns", "Full-rotation events per rotor per ns, dims (rotor,).")
+    rotation_angle = Result("degree", "(frame, rotor) rotation angle from the resting orientation.")
+    counts_vector = Result("1", "Single-vector events per rotor, dims (rotor,).")
+    frequency_vector = Result("1/ns", "Single-vector events per rotor per ns, dims (rotor,).")
 
     @property
     def mean_frequency(self) -> xr.DataArray:
         """Mean reorientation frequency over rotors, 0-d in 1/ns."""
         return scalar(float(self.frequency.mean()), "1/ns", name="reorientation_frequency",
-                      long_name="mean reorientation events per rotor per ns")
+                      long_name="mean reorientation events per rotor per ns",
+                      method=self.frequency.attrs.get("method", ""))
 
     def _plot(self, P, ax=None, **kw):
         return P.plot_bars(self.frequency, ax=ax, xlabel="rotor", ylabel="reorientations per ns", **kw)

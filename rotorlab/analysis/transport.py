@@ -19,6 +19,12 @@ Definitions (DESIGN §5)
   correlations between ions (collective motion) because blocks are separated in time.
 * **σ** by Nernst–Einstein ``σ = N q² D_tr / (V k_B T)`` in mS/cm, with V the mean cell
   volume and T the run's target temperature; error propagated linearly from D_tr.
+* **Collective (charge) transport**: the all-origin MSD of the summed carrier displacement
+  (the reference study's "dipole" MSD) gives ``D_sigma`` (slope / 6N), ``sigma_collective``
+  and the Haven ratio ``D_tr / D_sigma``, with block errors like D_tr.  ``drift="framework"``
+  removes the drift of the centre of mass of every non-mobile atom (the study's choice).
+* **No temperature needed** for D and the MSDs: without a temperature every σ is NaN with
+  ``attrs["reason"]`` (pass ``temperature=``).
 * **Below measurable**: ``D_tr < 1e-8 cm²/s`` is never reported as a number: ``D_tr`` and
   ``sigma`` are NaN, ``below_measurable`` is True and ``D_tr_bound``/``sigma_bound`` carry the
   upper bound (the threshold itself and its σ).
@@ -36,7 +42,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from ._kernels import msd_fft
+from ._kernels import msd_fft_rows
 from .base import Analyzer, Result, scalar
 
 MODES = ("UC", "RC", "RTC", "RTVC")
@@ -167,6 +173,11 @@ def nernst_einstein(D_cm2_s, n_ions: int, volume_A3: float, temperature_K: float
     return out.rename("sigma")
 
 
+#: float64 copies of one (frames, 3) series that the FFT MSD holds at once per atom (input,
+#: centred rows, complex spectrum, power, DCT output, squares and sums): sizes atom batches
+_MSD_COPIES = 10
+
+
 def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     """Sum over ions of the per-ion all-origin MSD for a frame range, shape (L,).
 
@@ -174,14 +185,93 @@ def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     """
     L = len(range(*frames.indices(staged.shape[1])))
     out = np.zeros(L)
-    for b in _data.atom_batches(staged.shape[0], L, memory):
-        x = np.ascontiguousarray(np.asarray(staged[b, frames]).transpose(1, 0, 2))
-        out += msd_fft(x).sum(axis=1)
+    for b in _data.atom_batches(staged.shape[0], L, memory, copies=_MSD_COPIES):
+        out += msd_fft_rows(np.asarray(staged[b, frames])).sum(axis=0)
     return out
 
 
+def _block_msd_sums(staged, n_blocks: int, L: int, memory) -> np.ndarray:
+    """Per-block sums over ions of the all-origin MSD, shape (n_blocks, L).
+
+    Blocks are consecutive, non-overlapping runs of L frames; all blocks of a batch of ions
+    go through one batched FFT.
+    """
+    N = staged.shape[0]
+    out = np.zeros((n_blocks, L))
+    for b in _data.atom_batches(N, n_blocks * L, memory, copies=_MSD_COPIES):
+        x = np.asarray(staged[b, 0:n_blocks * L])  # (n, nb*L, 3)
+        n = x.shape[0]
+        m = msd_fft_rows(x.reshape(n * n_blocks, L, 3)).reshape(n, n_blocks, L)
+        out += m.sum(axis=0)
+    return out
+
+
+def collective_msd(x: np.ndarray) -> np.ndarray:
+    """All-origin MSD of the summed displacement (the collective or "charge" MSD).
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, N, 3)
+        Unwrapped positions (Å) of the N carriers.
+
+    Returns
+    -------
+    ndarray, shape (T,)
+        ``⟨|Σ_i [x_i(t+τ) − x_i(t)]|²⟩`` in Å² (not divided by N). For independent carriers
+        its expectation is N × the tracer MSD.
+    """
+    X = np.asarray(x, dtype=float).sum(axis=1)
+    return msd_fft_rows(X[None])[0]
+
+
+def _stage(ds: xr.Dataset, idx: np.ndarray, drift: str, memory: float):
+    """One pass over the store: drift-corrected, atom-major mobile series and their sum.
+
+    Returns ``(staged (n_ions, n_frames, 3), summed (n_frames, 3), drift_atoms)``; the
+    drift reference is the mass-weighted centre of the whole system (``com``) or of every
+    atom that is not a mobile ion (``framework``), computed from the same block read.
+    """
+    nf = _data.n_frames(ds)
+    shape = (idx.size, nf, 3)
+    staged = _data.FileSeries(shape) if 8 * idx.size * nf * 3 > 0.5 * memory else np.empty(shape)
+    summed = np.empty((nf, 3))
+    if drift == "none":
+        ref, read_atoms, loc = None, idx, np.arange(idx.size)
+    else:
+        m = _data.masses(ds)
+        if drift == "framework":
+            ref = np.setdiff1d(np.arange(m.size), idx)
+            if ref.size == 0:
+                raise ValueError("drift='framework' needs atoms other than the mobile ions (the framework); "
+                                 "the trajectory has only mobile ions")
+        else:
+            ref = np.arange(m.size)
+        read_atoms = np.union1d(ref, idx)
+        loc = np.searchsorted(read_atoms, idx)
+        rloc = np.searchsorted(read_atoms, ref)
+        w = m[ref] / m[ref].sum()
+    for fs in _data.frame_chunks(ds, max(read_atoms.size, 1) * 3 * 8 * 3, 0.25 * memory):
+        xb = _data.read_block(ds, "positions", fs, read_atoms)
+        x = xb[:, loc] if ref is not None else xb
+        if ref is not None:
+            com = np.einsum("fai,a->fi", xb[:, rloc], w)
+            x -= com[:, None, :]
+        staged[:, fs] = x.transpose(1, 0, 2)
+        summed[fs] = x.sum(axis=1)
+    return staged, summed, (0 if ref is None else ref.size)
+
+
+def _temperature_or_nan(ds: xr.Dataset, given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    try:
+        return _data.temperature_K(ds)
+    except ValueError:
+        return float("nan")
+
+
 class Transport(Analyzer):
-    """MSD, D_tr with block-averaged error, Nernst–Einstein σ and the below-measurable flag.
+    """MSD, D_tr with block-averaged error, Nernst–Einstein σ, collective σ and the Haven ratio.
 
     Parameters
     ----------
@@ -189,8 +279,10 @@ class Transport(Analyzer):
         Mobile species (default: ``ds.attrs["mobile_species"]``).
     charge : float, optional
         Ion charge in e (default: ``ds.attrs["mobile_charge"]`` or 1).
-    drift : {"auto", "com", "none"}
-        ``auto`` follows DESIGN §5 (COM for UC/RC, none for T-constrained modes).
+    drift : {"auto", "com", "framework", "none"}
+        ``auto`` follows DESIGN §5 (system COM for UC/RC, none for T-constrained modes);
+        ``framework`` subtracts the mass-weighted centre of every atom that is not a mobile
+        ion (the anion framework, as the reference study does).
     window : (float, float)
         Fractional fit window of lag times (default (0.1, 0.5)).
     n_blocks : int
@@ -201,9 +293,23 @@ class Transport(Analyzer):
         Diffusive-regime check: the log-log slope β of the MSD over the fit window must lie
         in [``min_exponent``, ``max_exponent``] (default [0.8, 1.3]; 2 is ballistic, → 0
         caged) and the MSD at the end of the window must be at least ``min_msd`` Å²
-        (default 1.0). Otherwise ``result["diffusive"]`` is False
-        and a :class:`RuntimeWarning` says that D_tr reflects local motion (rattling,
-        librations), not long-range transport — run longer.
+        (default 1.0). Otherwise ``result["diffusive"]`` is False (``attrs["reason"]`` names
+        the failed condition) and a :class:`RuntimeWarning` says that D_tr reflects local
+        motion (rattling, librations), not long-range transport — run longer.
+    temperature : float, optional
+        Temperature (K) for σ. Default: the store's target temperature or mean
+        ``temperature``; with neither, D and the MSDs are still computed and every σ is NaN
+        (``attrs["reason"]``).
+
+    Notes
+    -----
+    **Collective (charge) transport**: ``msd_collective`` is the all-origin MSD of the summed
+    carrier displacement ``Σ_i Δx_i`` (Å², not divided by N). ``D_sigma`` = slope/(6 N) over
+    the same lag window, so ``D_sigma = D_tr`` for uncorrelated carriers;
+    ``sigma_collective = N q² D_sigma / (V k_B T)``; the Haven ratio is ``D_tr / D_sigma``.
+    Errors are the standard error over the same independent blocks as D_tr (the collective
+    MSD has one "particle", so its error is much larger than the tracer's; a block slope
+    that is not positive makes the Haven ratio undetermined: NaN with a reason).
 
     Examples
     --------
@@ -214,27 +320,36 @@ class Transport(Analyzer):
     def __init__(self, species: str | None = None, charge: float | None = None, drift: str = "auto",
                  window: tuple[float, float] = (0.1, 0.5), n_blocks: int = 5,
                  memory: float = _data.DEFAULT_MEMORY, min_exponent: float = 0.8,
-                 max_exponent: float = 1.3, min_msd: float = 1.0):
-        if drift not in ("auto", "com", "none"):
-            raise ValueError("drift must be 'auto', 'com' or 'none'")
-        if n_blocks < 2:
-            raise ValueError("n_blocks must be >= 2 to estimate an error")
+                 max_exponent: float = 1.3, min_msd: float = 1.0, temperature: float | None = None):
+        if drift not in ("auto", "com", "framework", "none"):
+            raise ValueError(f"drift must be 'auto', 'com', 'framework' or 'none', got {drift!r}")
+        if isinstance(n_blocks, bool) or int(n_blocks) != n_blocks or n_blocks < 2:
+            raise ValueError(f"n_blocks must be an integer >= 2 to estimate an error, got {n_blocks!r}")
+        if not memory > 0:
+            raise ValueError(f"memory must be > 0 bytes, got {memory!r}")
+        if temperature is not None and not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number of kelvin, got {temperature!r}")
+        if charge is not None and not (np.isfinite(charge) and charge != 0):
+            raise ValueError(f"charge must be a non-zero number (units of e), got {charge!r}")
         self.species, self.charge, self.drift = species, charge, drift
         self.window, self.n_blocks, self.memory = tuple(window), int(n_blocks), memory
         self.min_exponent, self.max_exponent = float(min_exponent), float(max_exponent)
         self.min_msd = float(min_msd)
+        self.temperature = None if temperature is None else float(temperature)
 
     msd = Result("Å^2", "All-origin MSD of the mobile ions, dims (lag_time,), lag_time in ps.")
     block_msd = Result("Å^2", "MSD of each independent block, dims (block, block_lag_time).")
+    msd_collective = Result("Å^2", "All-origin MSD of the summed carrier displacement (not / N), "
+                                   "dims (lag_time,).")
     result = Result(None, "0-d D_tr, D_tr_err, D_tr_bound, below_measurable, sigma, sigma_err, "
                           "sigma_bound, msd_exponent, msd_fit_end, diffusive, volume, temperature, "
-                          "n_ions and D_tr_blocks (block,), each with units.")
+                          "n_ions, D_tr_blocks (block,), D_sigma, D_sigma_err, sigma_collective, "
+                          "sigma_collective_err, haven_ratio, haven_ratio_err, each with units.")
 
     def compute(self, ds: xr.Dataset) -> "Transport":
         _data._require(ds, ["positions", "cell"], "Transport")
         idx = _data.mobile_indices(ds, self.species)
         nf = _data.n_frames(ds)
-        t = _data.frame_times_ps(ds)
         block_len = nf // self.n_blocks
         if block_len < 8 or fit_window_indices(block_len, self.window).size < 3:
             raise ValueError(
@@ -242,46 +357,54 @@ class Transport(Analyzer):
                 f"leaves {block_len} frames per block (need >= 8 and >= 3 lags in window {self.window})"
             )
         drift = _data.drift_mode(ds) if self.drift == "auto" else self.drift
-        com = _data.system_com(ds, self.memory) if drift == "com" else None
         dt = _data.frame_dt_ps(ds)
-        staged = _data.stage_series(ds, "positions", idx, self.memory, com)
-        msd = _ion_msd_sum(staged, slice(0, nf), self.memory) / idx.size
+        staged, summed, _ = _stage(ds, idx, drift, self.memory)
+        N = idx.size
+        msd = _ion_msd_sum(staged, slice(0, nf), self.memory) / N
+        cmsd = msd_fft_rows(summed[None])[0]
         lag = np.arange(nf) * dt
         # fit the full-trajectory MSD over the same absolute lag window as the blocks, so the
         # block standard error bounds the error of this (more origins, same lags) estimate
         D, icpt = _fit_diffusion(lag[:block_len], msd[:block_len], self.window)
-        Db = np.empty(self.n_blocks)
-        bmsd = np.empty((self.n_blocks, block_len))
-        for k in range(self.n_blocks):
-            fr = slice(k * block_len, (k + 1) * block_len)
-            bmsd[k] = _ion_msd_sum(staged, fr, self.memory) / idx.size
-            Db[k] = _fit_diffusion(lag[:block_len], bmsd[k], self.window)[0]
-        D_err = float(np.std(Db, ddof=1) / np.sqrt(self.n_blocks))
+        Dc = _fit_diffusion(lag[:block_len], cmsd[:block_len] / N, self.window)[0]
+        nb, L = self.n_blocks, block_len
+        bmsd = _block_msd_sums(staged, nb, L, self.memory) / N
+        cb = msd_fft_rows(summed[:nb * L].reshape(nb, L, 3)) / N
+        Db = np.array([_fit_diffusion(lag[:L], bmsd[k], self.window)[0] for k in range(nb)])
+        Dcb = np.array([_fit_diffusion(lag[:L], cb[k], self.window)[0] for k in range(nb)])
+        del staged
+        sem = np.sqrt(self.n_blocks)
+        D_err = float(np.std(Db, ddof=1) / sem)
+        Dc_err = float(np.std(Dcb, ddof=1) / sem)
         beta, msd_end = _msd_exponent(lag[:block_len], msd[:block_len], self.window)
-        diffusive = bool(self.min_exponent <= beta <= self.max_exponent
-                         and msd_end >= self.min_msd)
+        why = []
+        if not self.min_exponent <= beta <= self.max_exponent:
+            why.append(f"log-log slope {beta:.2f} outside [{self.min_exponent:g}, "
+                       f"{self.max_exponent:g}]" + (" (ballistic)" if beta > 1.5 else ""))
+        if not msd_end >= self.min_msd:
+            why.append(f"MSD {msd_end:.2f} Å² < {self.min_msd:g} Å² at the window's end")
+        diffusive = not why
         if not diffusive and not D < U.D_MEASURABLE_CM2_S:
-            why = []
-            if not self.min_exponent <= beta <= self.max_exponent:
-                why.append(f"log-log slope {beta:.2f} outside [{self.min_exponent:g}, "
-                           f"{self.max_exponent:g}]" + (" (ballistic)" if beta > 1.5 else ""))
-            if not msd_end >= self.min_msd:
-                why.append(f"MSD {msd_end:.2f} Å² < {self.min_msd:g} Å² at the window's end")
             warnings.warn(
                 f"MSD of the mobile ions is not in the diffusive regime over the fit window "
                 f"({'; '.join(why)}): D_tr = {D:.2e} cm²/s reflects local motion, "
                 "not long-range transport; run longer", RuntimeWarning, stacklevel=3)
         V = float(_data.volumes(ds).mean())
-        T = _data.temperature_K(ds)
+        T = _temperature_or_nan(ds, self.temperature)
+        t_reason = "" if np.isfinite(T) else ("no temperature in the store and none given "
+                                              "(pass temperature=… / --temperature)")
         q = float(self.charge if self.charge is not None else (ds.attrs.get("mobile_charge") or 1.0))
         below = bool(D < U.D_MEASURABLE_CM2_S)
-        sig = float(nernst_einstein(D, idx.size, V, T, q))
-        sig_err = float(nernst_einstein(D_err, idx.size, V, T, q))
-        sig_bound = float(nernst_einstein(U.D_MEASURABLE_CM2_S, idx.size, V, T, q))
+        ne = (lambda d: float(nernst_einstein(d, N, V, T, q))) if np.isfinite(T) else (lambda d: float("nan"))
+        sig, sig_err, sig_bound = ne(D), ne(D_err), ne(U.D_MEASURABLE_CM2_S)
         msd_da = xr.DataArray(msd, dims="lag_time", coords={"lag_time": lag}, name="msd",
                               attrs={"units": "Å^2", "drift_removed": drift,
                                      "long_name": "mean squared displacement (all origins)"})
         msd_da["lag_time"].attrs["units"] = "ps"
+        cmsd_da = xr.DataArray(cmsd, dims="lag_time", coords={"lag_time": lag}, name="msd_collective",
+                               attrs={"units": "Å^2", "drift_removed": drift, "n_carriers": int(N),
+                                      "long_name": "MSD of the summed carrier displacement (all origins)"})
+        cmsd_da["lag_time"].attrs["units"] = "ps"
         block_da = xr.DataArray(bmsd, dims=("block", "block_lag_time"),
                                 coords={"block_lag_time": lag[:block_len]}, name="block_msd",
                                 attrs={"units": "Å^2"})
@@ -298,11 +421,12 @@ class Transport(Analyzer):
             "units": "cm^2/s", "long_name": "upper bound of D_tr when below measurable"})
         res["below_measurable"] = xr.DataArray(below, attrs={
             "units": "1", "threshold_cm2_s": U.D_MEASURABLE_CM2_S})
+        s_attrs = {"reason": t_reason} if t_reason else {}
         res["sigma"] = xr.DataArray(nan if below else sig, attrs={
-            "units": "mS/cm", "long_name": "Nernst-Einstein ionic conductivity"})
-        res["sigma_err"] = xr.DataArray(nan if below else sig_err, attrs={"units": "mS/cm"})
+            "units": "mS/cm", "long_name": "Nernst-Einstein ionic conductivity", **s_attrs})
+        res["sigma_err"] = xr.DataArray(nan if below else sig_err, attrs={"units": "mS/cm", **s_attrs})
         res["sigma_bound"] = xr.DataArray(sig_bound if below else nan, attrs={
-            "units": "mS/cm", "long_name": "upper bound of sigma when below measurable"})
+            "units": "mS/cm", "long_name": "upper bound of sigma when below measurable", **s_attrs})
         res["msd_exponent"] = xr.DataArray(beta, attrs={
             "units": "1", "long_name": "log-log slope of the MSD over the fit window (1: diffusive)"})
         res["msd_fit_end"] = xr.DataArray(msd_end, attrs={
@@ -310,14 +434,37 @@ class Transport(Analyzer):
         res["diffusive"] = xr.DataArray(diffusive, attrs={
             "units": "1", "criterion": f"{self.min_exponent:g} <= msd_exponent <= "
                                        f"{self.max_exponent:g} and msd_fit_end >= "
-                                       f"{self.min_msd:g} Å^2"})
+                                       f"{self.min_msd:g} Å^2", "reason": "; ".join(why)})
         res["D_tr_blocks"] = xr.DataArray(Db, dims="block", attrs={"units": "cm^2/s"})
+        # collective (charge) transport
+        res["D_sigma"] = xr.DataArray(Dc, attrs={
+            "units": "cm^2/s", "long_name": "charge (collective) diffusion coefficient",
+            "method": "slope/(6 N) of the all-origin MSD of the summed carrier displacement over the "
+                      f"same lag window; drift removal: {drift}"})
+        res["D_sigma_err"] = xr.DataArray(Dc_err, attrs={
+            "units": "cm^2/s", "method": f"standard error of slopes over {self.n_blocks} independent blocks"})
+        res["D_sigma_blocks"] = xr.DataArray(Dcb, dims="block", attrs={"units": "cm^2/s"})
+        res["sigma_collective"] = xr.DataArray(ne(Dc), attrs={
+            "units": "mS/cm", "long_name": "conductivity from the collective (charge) MSD", **s_attrs})
+        res["sigma_collective_err"] = xr.DataArray(ne(Dc_err), attrs={"units": "mS/cm", **s_attrs})
+        if Dc > 0 and not below and np.all(Dcb > 0):
+            H = D / Dc
+            H_err = H * float(np.hypot(D_err / D, Dc_err / Dc))
+            h_reason = ""
+        else:
+            H = H_err = nan
+            h_reason = ("D_tr below measurable" if below else
+                        "a collective block slope is not positive: the charge MSD is too noisy for a "
+                        "Haven ratio; run longer or pool replicas")
+        res["haven_ratio"] = xr.DataArray(H, attrs={"units": "1", "long_name": "Haven ratio D_tr / D_sigma",
+                                                    "reason": h_reason})
+        res["haven_ratio_err"] = xr.DataArray(H_err, attrs={"units": "1", "method": "linear error propagation"})
         res["volume"] = xr.DataArray(V, attrs={"units": "Å^3"})
-        res["temperature"] = xr.DataArray(T, attrs={"units": "K"})
-        res["n_ions"] = xr.DataArray(int(idx.size), attrs={"units": "1"})
+        res["temperature"] = xr.DataArray(T, attrs={"units": "K", **s_attrs})
+        res["n_ions"] = xr.DataArray(int(N), attrs={"units": "1"})
         res.attrs.update({"mobile_species": str(_data.species(ds)[idx[0]]), "charge_e": q,
-                          "fit_window": list(self.window), "n_blocks": self.n_blocks})
-        self._set(msd=msd_da, block_msd=block_da, result=res)
+                          "fit_window": list(self.window), "n_blocks": self.n_blocks, "drift": drift})
+        self._set(msd=msd_da, block_msd=block_da, msd_collective=cmsd_da, result=res)
         return self
 
     @property
@@ -355,7 +502,7 @@ def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
         Trajectory (DESIGN §3), possibly dask-backed.
     species : str, optional
         Species (default mobile species).
-    drift : {"auto", "com", "none"}
+    drift : {"auto", "com", "framework", "none"}
     memory : float
         Bytes per materialised block.
 
@@ -366,10 +513,11 @@ def msd(ds: xr.Dataset, species: str | None = None, drift: str = "auto",
     """
     _data._require(ds, ["positions"], "msd")
     idx = _data.mobile_indices(ds, species)
+    if drift not in ("auto", "com", "framework", "none"):
+        raise ValueError(f"drift must be 'auto', 'com', 'framework' or 'none', got {drift!r}")
     d = _data.drift_mode(ds) if drift == "auto" else drift
-    com = _data.system_com(ds, memory) if d == "com" else None
     nf = _data.n_frames(ds)
-    m = _ion_msd_sum(_data.stage_series(ds, "positions", idx, memory, com), slice(0, nf), memory) / idx.size
+    m = _ion_msd_sum(_stage(ds, idx, d, memory)[0], slice(0, nf), memory) / idx.size
     lag = np.arange(nf) * (_data.frame_dt_ps(ds) if nf > 1 else 0.0)
     out = xr.DataArray(m, dims="lag_time", coords={"lag_time": lag}, name="msd",
                        attrs={"units": "Å^2", "drift_removed": d})
@@ -629,18 +777,30 @@ def sigma_table(results: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     -------
     sigma, sigma_bound : xarray.DataArray, shape (4, n_temperatures)
         In mS/cm, dims (mode, temperature) with modes UC, RC, RTC, RTVC; NaN where a run is
-        missing (sigma) or measurable (sigma_bound).  Inputs of :func:`mode_contributions`.
+        missing (sigma) or measurable (sigma_bound).  A run whose MSD is not diffusive
+        (``diffusive`` False) never enters as a value: its apparent σ becomes an upper bound
+        (the slope of a caged/sub-diffusive MSD over-estimates long-range transport), so the
+        mode contributions built from it are bounds of the matching kind.  Inputs of
+        :func:`mode_contributions`.
     """
     modes = [str(m).upper() for m in results["constraint_mode"].values]
     temps = np.asarray(results["target_temperature"].values, dtype=float)
     ut = np.unique(temps)
     sig = np.full((len(MODES), ut.size), np.nan)
     bnd = np.full_like(sig, np.nan)
+    diff = (np.asarray(results["diffusive"].values, dtype=bool) if "diffusive" in results
+            else np.ones(temps.size, dtype=bool))
     for i, (m, T) in enumerate(zip(modes, temps)):
         if m not in MODES:
             continue
         a, b = MODES.index(m), int(np.searchsorted(ut, T))
-        sig[a, b] = float(results["sigma"].values[i])
+        s_i = float(results["sigma"].values[i])
+        if np.isfinite(s_i) and not diff[i]:
+            # not diffusive: the apparent sigma (slope of a sub-diffusive MSD over the window)
+            # over-estimates long-range transport, so it is an upper bound, never a value
+            bnd[a, b] = s_i
+            continue
+        sig[a, b] = s_i
         bnd[a, b] = float(results["sigma_bound"].values[i])
     coords = {"mode": list(MODES), "temperature": ut}
     s = xr.DataArray(sig, dims=("mode", "temperature"), coords=coords, attrs={"units": "mS/cm"})
