@@ -111,7 +111,7 @@ def _spec(**kw):
     ({"potential_label": "/etc/passwd"}, "unknown model '/etc/passwd'"),
     ({"size": (40, 40, 40)}, "this server allows at most 5000"),
     ({"mode": "XYZ"}, "unknown constraint mode"),
-    ({"material": "Na11Sn2PS12"}, "structure: .*no structure is bundled"),
+    ({"material": "Unobtainium"}, "structure: .*unknown material"),
     ({"frame_interval": 0}, "frame_interval"),
 ])
 def test_bad_widget_values_give_messages(kw, msg):

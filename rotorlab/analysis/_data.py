@@ -462,11 +462,11 @@ def temperature_K(ds: xr.Dataset) -> float:
 
 
 def min_image(d: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """Minimum-image (fractional rounding) of difference vectors d (..., 3) for cell(s) (..., 3, 3)."""
-    inv = np.linalg.inv(cell)
-    f = np.einsum("...i,...ij->...j", d, inv)
-    f -= np.round(f)
-    return np.einsum("...i,...ij->...j", f, cell)
+    """Exact minimum image of difference vectors d (..., 3) for cell(s) (..., 3, 3) [Å]
+    (:func:`rotorlab.geometry.minimum_image`, the one periodic-geometry implementation)."""
+    from rotorlab.geometry import minimum_image
+
+    return minimum_image(d, cell)
 
 
 def with_units(da: xr.DataArray, units: str, **attrs) -> xr.DataArray:
