@@ -547,3 +547,19 @@ def test_export_refuses_existing_file_and_never_writes_into_the_store(tmp_path):
     export_netcdf(s, tmp_path / "t.nc")
     assert snapshot(s) == before
     assert not [p for p in tmp_path.iterdir() if "rotorlab-tmp" in p.name]
+
+
+def test_analysis_fast_reads_of_a_damaged_chunk_name_store_and_variable(tmp_path):
+    """Analyses read stores through zarr directly in large blocks; a damaged chunk found
+    there must still raise StoreDamaged naming store and variable, not a bare codec error."""
+    from rotorlab.analysis import _data
+
+    p = tmp_path / "run.zarr"
+    build_501(p)
+    ds = open_store(p)
+    assert _data._zarr_source(ds, "positions") is not None      # the fast path is taken
+    _damage(p / "positions" / "c" / "2" / "0" / "0", "bitflip")
+    _data._ZARR_CACHE.clear()
+    ds = open_store(p)
+    with pytest.raises(StoreDamaged, match=rf"store {p}: variable 'positions'"):
+        _data.read_block(ds, "positions", slice(0, 501))

@@ -227,20 +227,27 @@ def values(ds: xr.Dataset, var: str) -> np.ndarray:
     if da.chunks is not None:
         z = _zarr_source(ds, var)
         if z is not None:
-            arr, off = z
-            if da.nbytes > _SMALL_BYTES:
-                return np.asarray(arr[off:off + da.shape[0]])
-            # small per-frame variables are read once per store version (many small chunks
-            # cost ~1 ms each); the key holds the array metadata's mtime, which every write,
-            # append or rewrite of the array changes
-            key = ("#values", str(ds.encoding.get("source")), var, off, int(da.shape[0]), _meta_mtime(ds, var))
-            hit = _ZARR_CACHE.get(key)
-            if hit is None:
-                hit = np.asarray(arr[off:off + da.shape[0]])
-                hit.flags.writeable = False
-                _ZARR_CACHE[key] = hit
-            return hit.copy()
+            try:
+                return _values_direct(ds, var, da, *z)
+            except Exception:
+                pass  # a damaged chunk: the guarded dask path below names store and variable
     return np.asarray(da.values)
+
+
+def _values_direct(ds, var, da, arr, off):
+    if da.nbytes > _SMALL_BYTES:
+        return np.asarray(arr[off:off + da.shape[0]])
+    # small per-frame variables are read once per store version (many small chunks
+    # cost ~1 ms each); the key holds the array metadata's mtime, which every write,
+    # append or rewrite of the array changes
+    key = ("#values", str(ds.encoding.get("source")), var, off, int(da.shape[0]),
+           _meta_mtime(ds, var))
+    hit = _ZARR_CACHE.get(key)
+    if hit is None:
+        hit = np.asarray(arr[off:off + da.shape[0]])
+        hit.flags.writeable = False
+        _ZARR_CACHE[key] = hit
+    return hit.copy()
 
 
 _SMALL_BYTES = 4 * 2**20
@@ -313,7 +320,10 @@ def read_block(ds: xr.Dataset, var: str, frames: slice, atoms: np.ndarray | None
         z = _zarr_source(ds, var)
         if z is not None:
             arr, off = z
-            return _read_zarr_block(arr, off + f0, off + f1, atoms)
+            try:
+                return _read_zarr_block(arr, off + f0, off + f1, atoms)
+            except Exception:
+                pass  # a damaged chunk: the guarded dask path below names store and variable
     if atoms is not None:
         # contiguous ranges select cheaply; fancy indexing otherwise
         if atoms.size and np.all(np.diff(atoms) == 1):

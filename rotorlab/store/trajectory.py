@@ -1397,7 +1397,11 @@ class TrajectoryStore:
                                 name=False, meta=np.empty((0,) * g.ndim, g.dtype))
             attrs = {k: val for k, val in g._z.attrs.items()
                      if k not in ("_FillValue", "coordinates")}
-            var = xr.Variable(dims, arr, attrs=attrs)
+            # the on-disk layout, as xr.open_zarr records it: analyses read verified views of
+            # a store straight through zarr in large blocks (rotorlab.analysis._data)
+            var = xr.Variable(dims, arr, attrs=attrs,
+                              encoding={"chunks": tuple(g._z.chunks),
+                                        "preferred_chunks": dict(zip(dims, g._z.chunks))})
             (coords if v == "time" else data_vars)[v] = var
         dims_static = {"species": ("atom",), "mass": ("atom",), "rotor_id": ("atom",),
                        "rotor_kind": ("rotor",), "orientation_atoms": ("rotor", "pair")}
@@ -1415,6 +1419,7 @@ class TrajectoryStore:
         for k in _INTERNAL_ATTRS:
             if k != "rotorlab_schema":
                 ds.attrs.pop(k, None)
+        ds.encoding["source"] = str(self.path)
         return ds
 
     # -------------------------------------------------------------- checkpoint
