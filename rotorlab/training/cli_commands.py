@@ -34,8 +34,13 @@ def cmd_train(args) -> int:
                              "choose another --workdir)")
         loop = TrainingLoop.open(wd, teacher=args.teacher)
         if args.budget_hours is not None:
+            old = loop.settings.budget_hours
             loop.state["settings"]["budget_hours"] = float(args.budget_hours)
             loop.settings.budget_hours = float(args.budget_hours)
+            if float(args.budget_hours) > old and loop.state.get("stop_reason") == "budget":
+                # more time: continue the active learning; the production model and the
+                # card are redone at the end
+                loop.reopen_iterations()
             loop.save()
     else:
         if args.resume:

@@ -170,10 +170,14 @@ def summarize(runs, sigma_low=0.11, sigma_high=0.26) -> dict:
 
 
 def select_candidates(runs, template, max_candidates=100, *, sigma_low=0.11, sigma_high=0.26,
-                      rng=None) -> list:
+                      rng=None, fallback=True) -> list:
     """Candidate frames (σ_low ≤ ε_f < σ_high) as ``ase.Atoms``, at most ``max_candidates``.
 
-    Candidates are drawn uniformly at random without replacement over all runs.
+    Candidates are drawn uniformly at random without replacement over all runs. When there
+    is no candidate but some frames failed (ε_f ≥ σ_high: early iterations whose models
+    are far from converged), ``fallback`` takes the failed frames closest to the trust
+    region (smallest ε_f) instead, so the loop can still improve (marked
+    ``info["fallback"] = True``).
 
     Parameters
     ----------
@@ -194,6 +198,17 @@ def select_candidates(runs, template, max_candidates=100, *, sigma_low=0.11, sig
         for f in np.flatnonzero((eps >= sigma_low) & (eps < sigma_high)):
             if f >= skip:
                 pool.append((r, int(f)))
+    used_fallback = False
+    if not pool and fallback:
+        failed = []
+        for r in runs:
+            eps = np.asarray(r["model_deviation"], float)
+            skip = int(r.get("skip_frames", 0))
+            failed += [(float(eps[f]), k, int(f)) for f in np.flatnonzero(eps >= sigma_high)
+                       if f >= skip and np.isfinite(eps[f]) for k in [runs.index(r)]]
+        failed.sort()
+        pool = [(runs[k], f) for _, k, f in failed[:int(max_candidates)]]
+        used_fallback = bool(pool)
     if len(pool) > max_candidates:
         pick = np.sort(rng.choice(len(pool), size=int(max_candidates), replace=False))
         pool = [pool[i] for i in pick]
@@ -205,6 +220,6 @@ def select_candidates(runs, template, max_candidates=100, *, sigma_low=0.11, sig
         a.calc = None
         a.info.update(source="explore", run=r.get("name", r["mode"]), frame=f,
                       model_deviation=float(r["model_deviation"][f]),
-                      temperature=float(r["temperature"]))
+                      temperature=float(r["temperature"]), fallback=used_fallback)
         out.append(a)
     return out

@@ -429,6 +429,18 @@ class TrainingLoop:
             self.save()
         return self.state
 
+    def reopen_iterations(self) -> None:
+        """Forget a ``budget`` or ``max_iterations`` stop (and the final steps) so that
+        :meth:`run` continues the active learning, e.g. with a larger budget."""
+        if self.state.get("stop_reason") not in ("budget", "max_iterations"):
+            raise StateError(f"the loop stopped because {self.state.get('stop_reason')!r}; "
+                             "only a budget or max_iterations stop can be reopened")
+        self.state["stop_reason"] = None
+        self.state.pop("stopped_at_iteration", None)
+        self.state["completed"] = [k for k in self.state["completed"] if k not in FINAL_STEPS]
+        self.save()
+        self.log("reopened: active learning continues")
+
     def _stop(self, reason, it):
         self.state["stop_reason"] = reason
         self.state["stopped_at_iteration"] = it
@@ -452,11 +464,28 @@ class TrainingLoop:
                  for m in st.get("train", {}).get("members", []) if m.get("steps_per_s")]
         return float(np.median(rates)) if rates else 20.0
 
+    def _iteration_estimate(self, it) -> float:
+        """Seconds the next iteration will take, scaled from the previous one."""
+        s = self.settings
+        tm = self.state["timings"]
+        prev = f"iter.{it - 1:03d}/"
+        t = {k[len(prev):]: v for k, v in tm.items() if k.startswith(prev)}
+        if not t:
+            return 0.0
+        ex_prev = s.explore_steps[min(it - 1, len(s.explore_steps) - 1)]
+        ex_next = s.explore_steps[min(it, len(s.explore_steps) - 1)]
+        train = t.get("train", 0.0)
+        if it - 1 == 0:
+            train *= s.next_steps / max(s.first_steps, 1)
+        lab = self._iter_stats(it - 1).get("label", {}).get("s_per_frame") or 0.0
+        n_lab = self._iter_stats(it - 1).get("explore", {}).get("n_candidates", s.max_candidates)
+        return (train + t.get("test", 0.0) + t.get("explore", 0.0) * ex_next / max(ex_prev, 1)
+                + lab * n_lab + 30.0)
+
     def _over_budget(self, it) -> bool:
         """Would another iteration plus the production training exceed the budget?"""
         budget = self.settings.budget_hours * 3600.0
-        prev = [v for k, v in self.state["timings"].items() if k.startswith(f"iter.{it-1:03d}/")]
-        per_iter = sum(prev) if prev else 0.0
+        per_iter = self._iteration_estimate(it)
         # keep enough for the production model (it is shortened only if estimates were off)
         need = per_iter + self._production_estimate()
         return self.state["elapsed_s"] + need > budget
@@ -684,6 +713,7 @@ class TrainingLoop:
             if store.exists():
                 shutil.rmtree(store)
         summ.update(n_candidates=len(cands), steps=steps, temperatures=temps,
+                    fallback_candidates=bool(cands and cands[0].info.get("fallback")),
                     modes=list(s.explore_modes))
         self.log(f"explore {it}: {summ['fraction_accurate']:.3f} accurate, "
                  f"{summ['fraction_candidate']:.3f} candidate, {summ['fraction_failed']:.3f} "
