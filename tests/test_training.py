@@ -495,7 +495,7 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
                      stop_lr=1e-4, explore_modes=["UC", "RTVC"], explore_steps=[60],
                      frame_interval=10, skip_frames=1, max_candidates=4, max_iterations=1,
                      label_chunk=10, output_dir=str(out), auto_snapshot=True,
-                     sigma_low=0.02, sigma_high=50.0)
+                     sigma_low=0.02, sigma_high=50.0, sanity_steps=60)
     state = loop.run()
     assert state["stop_reason"] == "max_iterations" and state["status"] == "finished"
     it0 = state["iterations"][0]
@@ -536,6 +536,15 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     for m in c["models"]:
         assert (out / m["file"]).stat().st_size == m["size_bytes"]
     assert "Table 1" in (out / "README.md").read_text()
+    # card measurements: inference cost of both models, UC MD sanity with the student
+    inf = c["inference_ms_per_step"]
+    assert inf["quick_32_atoms_frozen"] > 0 and inf["quick_32_atoms_compressed"] > 0
+    assert "paper_864_atoms_compressed" in inf
+    uc = c["sanity"]["uc_md"]
+    assert uc["steps"] == 60 and uc["length_ps"] == pytest.approx(60 * 2.0 / 1000, rel=0.2)
+    assert set(uc["max_bond_A"]) == {"PS4"} and uc["max_bond_A"]["PS4"] > 1.5
+    assert uc["anions_bonded"] == (uc["max_bond_A"]["PS4"] < uc["bond_cutoff_A"]["PS4"]
+                                   and uc["exploded"] is None)
     # the committed part alone restores the loop on another machine
     snap = snapshot(tmp_path / "w")
     assert snap["total_bytes"] < 5e6
@@ -564,3 +573,21 @@ def test_cli_parser_and_resume_errors(tmp_path):
     assert args.budget_hours == 1.5 and args.resume
     with pytest.raises(StateError, match="no training loop"):
         args.func(args)
+
+
+def test_msd_slope_ballistic_and_brownian():
+    from rotorlab.training.checks import msd_slope
+
+    rng = np.random.default_rng(11)
+    nf, n = 2000, 40
+    t = np.arange(nf) * 0.01
+    masses = np.ones(n + 1)
+    masses[-1] = 1e6  # a heavy frame atom keeps the centre of mass still
+    mobile = np.arange(n)
+    walk = np.cumsum(rng.normal(0, 0.1, size=(nf, n + 1, 3)), axis=0)
+    walk[:, -1] = 0.0
+    assert msd_slope(walk, masses, mobile, t)["slope"] == pytest.approx(1.0, abs=0.1)
+    v = rng.normal(size=(1, n + 1, 3))
+    v[:, -1] = 0.0
+    ball = t[:, None, None] * v
+    assert msd_slope(ball, masses, mobile, t)["slope"] == pytest.approx(2.0, abs=0.02)

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["build_card", "write_card", "write_products", "render_readme", "REQUIRED_KEYS"]
+__all__ = ["build_card", "write_card", "write_products", "render_readme", "measure",
+           "REQUIRED_KEYS"]
 
 #: Keys every card has (values may be null when not measured; see ``not_measured``).
 REQUIRED_KEYS = ("id", "material", "teacher", "type_map", "data", "training", "models",
@@ -300,6 +301,8 @@ def write_products(loop, directory, extra=None) -> dict:
                 tar.add(p, arcname=str(Path("data") / p.relative_to(wd / "data")))
     os.replace(tmp, d / "data.tar.xz")
     D.check_teacher([p.parent for p in (wd / "data").rglob(D.META)], loop.state["teacher"]["id"])
+    if extra is None and getattr(loop.settings, "measure_card", True):  # noqa: SIM102
+        extra = measure(loop, d)
     card = build_card(loop.state, extra)
     ptest = prod.get("test", {})
     for f in files:
@@ -327,3 +330,69 @@ def _row(test, train):
         out["rmse_energy_train_meV_per_atom"] = train.get("energy_rmse_meV_atom")
         out["rmse_force_train_meV_per_A"] = train.get("force_rmse_meV_A")
     return out
+
+
+def _default_cross_teachers(main_id: str) -> list:
+    import importlib.util
+
+    if not (main_id.startswith("sevenn") or main_id.startswith("chgnet")):
+        return []
+    out = []
+    if importlib.util.find_spec("sevenn"):
+        out += [t for t in ("7net-l3i5", "7net-0") if f"sevenn:{t}" != main_id]
+    if importlib.util.find_spec("chgnet") and not main_id.startswith("chgnet"):
+        out.append("chgnet")
+    return out[:2]
+
+
+def measure(loop, directory) -> dict:
+    """Card measurements of a finished loop's products in ``directory``: inference cost
+    (quick and paper cells, compressed and not), UC MD sanity at the highest study
+    temperature, errors against cross-check teachers. A failed measurement is recorded in
+    ``not_measured`` with its error, never replaced by a number."""
+    import time
+
+    from rotorlab.training import checks
+    from rotorlab.training.loop import _supercell
+
+    s = loop.settings
+    d = Path(directory)
+    res = {"inference_ms_per_step": {}, "sanity": {}, "cross_check": {}, "not_measured": {}}
+    unit = loop._unit()
+    cells = {"quick": loop._cell("explore"),
+             "test": loop._cell("test")}
+    paper = {"Li3PS4": (3, 3, 3), "Na4P2S6": (3, 3, 3)}.get(s.material)
+    if paper:
+        cells["paper"] = _supercell(unit, paper)
+    try:
+        for name, atoms in cells.items():
+            for f in ("model.pb", "model-compressed.pb"):
+                key = f"{name}_{len(atoms)}_atoms_{'compressed' if 'compressed' in f else 'frozen'}"
+                res["inference_ms_per_step"][key] = round(checks.inference_ms(d / f, atoms), 2)
+        res["inference_ms_per_step"]["threads"] = s.threads
+    except Exception as exc:  # recorded, not hidden
+        res["not_measured"]["inference_ms_per_step"] = f"failed: {exc}"
+    try:
+        t0 = time.time()
+        res["sanity"]["uc_md"] = checks.md_sanity(
+            d / "model-compressed.pb", loop._cell("explore"), max(s.temperatures),
+            int(getattr(s, "sanity_steps", 10000)), loop.workdir / "production" / "sanity", timestep=s.timestep)
+        res["sanity"]["seconds"] = round(time.time() - t0, 1)
+        res["not_measured"]["sanity.rdf_vacf_vs_teacher"] = (
+            "student vs teacher g(r)/VACF on one short run not done yet (teacher MD costs "
+            "~2-4 s per step at 64 atoms on these machines)")
+    except Exception as exc:
+        res["not_measured"]["sanity"] = f"failed: {exc}"
+    specs = getattr(s, "cross_check_teachers", None)
+    if not specs:  # None or empty: the other built-in teachers (none for DFT/reference)
+        specs = _default_cross_teachers(loop.state["teacher"]["id"])
+    tdir = loop.workdir / "data" / "test"
+    for spec in specs:
+        try:
+            from rotorlab.training.teachers import make_teacher
+
+            t = make_teacher(spec, threads=s.threads, material=s.material)
+            res["cross_check"][t.id] = checks.cross_check(d / "model.pb", tdir, t, s.material)
+        except Exception as exc:
+            res["not_measured"][f"cross_check.{spec}"] = f"failed: {exc}"
+    return res

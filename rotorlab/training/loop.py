@@ -119,7 +119,9 @@ class Settings:
     max_force: float = 20.0                  # [eV/Å] labelled frames above are dropped
     auto_snapshot: bool = True               # refresh snapshot/ after every step
     seed: int = 1
-    cross_check_teachers: list = field(default_factory=list)
+    cross_check_teachers: list | None = None  # None/[]: the other built-in teachers
+    measure_card: bool = True                # inference cost, MD sanity, cross-checks
+    sanity_steps: int = 10000                # UC MD at the highest T (20 ps at 2 fs)
     output_dir: str | None = None            # where the final model goes
 
     def to_dict(self) -> dict:
