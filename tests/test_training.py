@@ -235,6 +235,10 @@ def test_dpdata_set_round_trips_labels(tmp_path, cell, ref_teacher):
     meta = D.write_set(frames, tmp_path / "set", ["Li", "P", "S"], ref_teacher.describe())
     assert meta["n_frames"] == 8 and meta["teacher"]["id"] == "rotorlab:reference"
     arrs = D.load_arrays(tmp_path / "set")
+    for v in arrs.values():
+        nf = v["energy"].shape
+        assert len(nf) == 1 and v["force"].shape == (nf[0], len(v["type"]), 3)
+        assert v["virial"].shape == (nf[0], 3, 3) and v["box"].shape == (nf[0], 3, 3)
     assert sorted(len(v["type"]) for v in arrs.values()) == [32, 64]
     tmap = ["Li", "P", "S"]
     by_n = {}
@@ -531,8 +535,9 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
         assert k in c, k
     assert c["force_rmse_test_meV_A"] == pytest.approx(ptest["frozen"]["force_rmse_meV_A"])
     assert c["teacher"]["id"] == "rotorlab:reference"
-    assert [m["file"] for m in c["models"]] == ["model.pb", "ensemble-0.pb", "ensemble-1.pb",
-                                                "model-compressed.pb"]
+    assert [m["file"] for m in c["models"]] == ["model.pb", "ensemble-0.pb", "ensemble-1.pb"]
+    assert not c["compression"]["shipped"] and c["compression"]["size_bytes"] > 0
+    assert not (out / "model-compressed.pb").exists()
     for m in c["models"]:
         assert (out / m["file"]).stat().st_size == m["size_bytes"]
     assert "Table 1" in (out / "README.md").read_text()
@@ -545,6 +550,19 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     assert set(uc["max_bond_A"]) == {"PS4"} and uc["max_bond_A"]["PS4"] > 1.5
     assert uc["anions_bonded"] == (uc["max_bond_A"]["PS4"] < uc["bond_cutoff_A"]["PS4"]
                                    and uc["exploded"] is None)
+    # the registry reads the model directory (first member drives, compressed copy listed)
+    import rotorlab.potentials.registry as reg
+
+    monkeypatch.setattr(reg, "models_dir", lambda: tmp_path)
+    bm = reg.model_info("model")
+    assert [p.name for p in bm.files] == ["model.pb", "ensemble-0.pb", "ensemble-1.pb"]
+    ens = bm.load(cell.get_chemical_symbols(), ensemble=True)
+    import warnings
+
+    with warnings.catch_warnings():  # a 300-step model deviates a lot: expected here
+        warnings.simplefilter("ignore")
+        e, f, _ = ens.compute(cell.positions, cell.cell.array)
+    assert np.isfinite(e) and ens.last_model_deviation >= 0
     # the committed part alone restores the loop on another machine
     snap = snapshot(tmp_path / "w")
     assert snap["total_bytes"] < 5e6
@@ -591,3 +609,28 @@ def test_msd_slope_ballistic_and_brownian():
     v[:, -1] = 0.0
     ball = t[:, None, None] * v
     assert msd_slope(ball, masses, mobile, t)["slope"] == pytest.approx(2.0, abs=0.02)
+
+
+@pytest.mark.slow
+def test_network_sweep_records_speed_and_accuracy(tmp_path, cell, ref_teacher):
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    from rotorlab.training import data as D
+    from rotorlab.training.sweep import sweep
+
+    tm = ["Li", "P", "S"]
+    D.write_set(_labelled(cell, ref_teacher, n=10, seed=12), tmp_path / "train", tm,
+                ref_teacher.describe())
+    D.write_set(_labelled(cell, ref_teacher, n=3, seed=13), tmp_path / "test", tm,
+                ref_teacher.describe())
+    cands = [{"name": "a", "rcut": 4.0, "neuron": [4, 8], "axis_neuron": 4, "fitting": [8, 8]},
+             {"name": "b", "rcut": 4.5, "neuron": [8, 16], "axis_neuron": 4, "fitting": [16]}]
+    rows = sweep([tmp_path / "train"], tmp_path / "test", cell, candidates=cands, steps=100,
+                 workdir=tmp_path / "sw", type_map=tm)
+    assert [r["name"] for r in rows] == ["a", "b"]
+    for r in rows:
+        assert r["steps_per_s"] > 0 and r["inference_ms_frozen"] > 0
+        assert r["inference_ms_compressed"] > 0 and r["test"]["n_frames"] == 3
+        assert r["size_bytes"]["frozen"] > 0
+    assert json.loads((tmp_path / "sw" / "sweep.json").read_text()) == rows
+    # a bigger descriptor has more parameters: a bigger frozen file
+    assert rows[1]["size_bytes"]["frozen"] > rows[0]["size_bytes"]["frozen"]

@@ -227,7 +227,10 @@ def render_readme(card: dict) -> str:
               f"members); production {tr['production_steps']} steps"
               + (" (shortened to fit the time budget)" if tr.get(
                   "production_shortened_to_fit_budget") else "")
-              + f", `dp compress -s {tr['compress_step']}`.", "",
+              + f"; compressed with `dp compress -s {tr['compress_step']}`"
+              + ("" if (c.get("compression") or {}).get("shipped", True) else
+                 " on first use (not shipped: `" + c["compression"]["command"] + "`)")
+              + ".", "",
               "Files: " + ", ".join(f"`{m['file']}`" for m in c["models"]) + ".", "",
               "Retrain or extend: see `docs/training.md` (`rotorlab train "
               f"{c['material']} --resume`).", ""]
@@ -252,14 +255,17 @@ def _default(o):
     raise TypeError(type(o))
 
 
-def write_products(loop, directory, extra=None) -> dict:
+def write_products(loop, directory, extra=None, ship_compressed=False) -> dict:
     """Copy a finished loop's models and data into a model directory and write its card.
 
     Files: ``model.pb`` (production, drives), ``ensemble-K.pb`` (the last iteration's
-    members, for the model deviation), ``model-compressed.pb`` (``compressed_from``
-    model.pb), ``input.json``, ``data.tar.xz`` (all labelled sets), ``card.json``,
-    ``README.md``. Files this function did not write are left alone; existing model files
-    of the same names are replaced only when the card says this loop made them.
+    members, for the model deviation), ``input.json``, ``data.tar.xz`` (all labelled
+    sets), ``card.json``, ``README.md``; with ``ship_compressed`` also
+    ``model-compressed.pb`` (``compressed_from`` model.pb). By default the compressed model
+    is *not* shipped (≈ 8 MB with ``-s 0.05``, against the 20 MB per material limit): the
+    card's ``compression`` entry gives the command to make it on first use and its measured
+    errors and speed. Files this function did not write are left alone; existing model
+    files of the same names are replaced only when the card says this loop made them.
 
     Returns
     -------
@@ -286,9 +292,13 @@ def write_products(loop, directory, extra=None) -> dict:
         name = f"ensemble-{k}.pb"
         shutil.copy2(m, d / name)
         files.append({"file": name, "role": f"ensemble member {k} (iteration {last})"})
-    shutil.copy2(wd / prod["compressed"], d / "model-compressed.pb")
-    files.append({"file": "model-compressed.pb", "compressed_from": "model.pb",
-                  "role": "compressed production model"})
+    comp_src = wd / prod["compressed"]
+    if ship_compressed:
+        shutil.copy2(comp_src, d / "model-compressed.pb")
+        files.append({"file": "model-compressed.pb", "compressed_from": "model.pb",
+                      "role": "compressed production model"})
+    elif (d / "model-compressed.pb").is_file():
+        (d / "model-compressed.pb").unlink()  # written by an earlier call of this function
     shutil.copy2(wd / "production" / "train" / "input.json", d / "input.json")
     # all labelled data in one archive
     import tarfile
@@ -302,8 +312,15 @@ def write_products(loop, directory, extra=None) -> dict:
     os.replace(tmp, d / "data.tar.xz")
     D.check_teacher([p.parent for p in (wd / "data").rglob(D.META)], loop.state["teacher"]["id"])
     if extra is None and getattr(loop.settings, "measure_card", True):  # noqa: SIM102
-        extra = measure(loop, d)
+        extra = measure(loop, d, compressed=comp_src)
     card = build_card(loop.state, extra)
+    step = loop.settings.compress_step
+    card["compression"] = {
+        "from": "model.pb", "step": step, "shipped": bool(ship_compressed),
+        "size_bytes": comp_src.stat().st_size, "test": prod.get("test", {}).get("compressed"),
+        "seconds": prod.get("compress_seconds"),
+        "command": f"dp --tf compress -i model.pb -o model-compressed.pb -s {step}",
+        "note": "same accuracy as model.pb (test errors above); make it once on first use"}
     ptest = prod.get("test", {})
     for f in files:
         if f["file"] == "model.pb" and ptest.get("frozen"):
@@ -345,7 +362,7 @@ def _default_cross_teachers(main_id: str) -> list:
     return out[:2]
 
 
-def measure(loop, directory) -> dict:
+def measure(loop, directory, compressed=None) -> dict:
     """Card measurements of a finished loop's products in ``directory``: inference cost
     (quick and paper cells, compressed and not), UC MD sanity at the highest study
     temperature, errors against cross-check teachers. A failed measurement is recorded in
@@ -357,6 +374,7 @@ def measure(loop, directory) -> dict:
 
     s = loop.settings
     d = Path(directory)
+    comp = Path(compressed) if compressed else d / "model-compressed.pb"
     res = {"inference_ms_per_step": {}, "sanity": {}, "cross_check": {}, "not_measured": {}}
     unit = loop._unit()
     cells = {"quick": loop._cell("explore"),
@@ -366,16 +384,16 @@ def measure(loop, directory) -> dict:
         cells["paper"] = _supercell(unit, paper)
     try:
         for name, atoms in cells.items():
-            for f in ("model.pb", "model-compressed.pb"):
-                key = f"{name}_{len(atoms)}_atoms_{'compressed' if 'compressed' in f else 'frozen'}"
-                res["inference_ms_per_step"][key] = round(checks.inference_ms(d / f, atoms), 2)
+            for kind, f in (("frozen", d / "model.pb"), ("compressed", comp)):
+                key = f"{name}_{len(atoms)}_atoms_{kind}"
+                res["inference_ms_per_step"][key] = round(checks.inference_ms(f, atoms), 2)
         res["inference_ms_per_step"]["threads"] = s.threads
     except Exception as exc:  # recorded, not hidden
         res["not_measured"]["inference_ms_per_step"] = f"failed: {exc}"
     try:
         t0 = time.time()
         res["sanity"]["uc_md"] = checks.md_sanity(
-            d / "model-compressed.pb", loop._cell("explore"), max(s.temperatures),
+            comp, loop._cell("explore"), max(s.temperatures),
             int(getattr(s, "sanity_steps", 10000)), loop.workdir / "production" / "sanity", timestep=s.timestep)
         res["sanity"]["seconds"] = round(time.time() - t0, 1)
         res["not_measured"]["sanity.rdf_vacf_vs_teacher"] = (

@@ -201,6 +201,7 @@ def load_arrays(directory) -> dict:
         types = np.loadtxt(s / "type.raw", dtype=int, ndmin=1)
         n = types.size
         arr = {k: np.concatenate(v) for k, v in parts.items() if v}
+        arr["energy"] = arr["energy"].reshape(-1)
         arr["coord"] = arr["coord"].reshape(-1, n, 3)
         arr["force"] = arr["force"].reshape(-1, n, 3)
         arr["box"] = arr["box"].reshape(-1, 3, 3)

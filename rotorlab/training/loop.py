@@ -761,8 +761,10 @@ class TrainingLoop:
         """Copy the products to the output directory and write the model card."""
         from rotorlab.training import card
 
-        out = self.settings.output_dir
-        if not out:
+        from rotorlab.training.snapshot import output_dir
+
+        out = output_dir(self.state, self.workdir)
+        if out is None:
             return {"written": None}
         info = card.write_products(self, out)
         return {"written": str(out), **info}

@@ -4,9 +4,10 @@
 
 * ``structures/unit.extxyz`` — the structure the loop started from;
 * ``data-iter.NNN.tar.xz``, ``data-test.tar.xz`` — every labelled data set (dpdata npy);
-* ``members/member.K.pb`` (+ ``members.json``) — the latest trained ensemble;
+* ``members/member.K.pb`` (+ ``members.json``) — the latest trained ensemble (dropped
+  once the finished products in the output directory hold it);
 * ``candidates-iter.NNN.extxyz`` — the latest exploration's candidates (not yet labelled);
-* ``production/model.pb`` — the production model, once trained;
+* ``production/model.pb`` — the production model, once trained (likewise);
 
 and prints the paths to ``git add`` with their sizes. Everything else in the work
 directory (checkpoints, trajectories, logs) is re-creatable and ignored by the work
@@ -23,7 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["snapshot", "restore", "main"]
+__all__ = ["snapshot", "restore", "output_dir", "main"]
 
 
 def _state(wd: Path) -> dict:
@@ -64,6 +65,13 @@ def snapshot(workdir) -> dict:
         D.archive(test, snap / "data-test.tar.xz")
     trained = _iters_done(state, "train")
     mdir = snap / "members"
+    shipped = _shipped(state, wd)
+    if shipped:
+        # the finished products hold the ensemble and the production model: no copies here
+        for p in (mdir, snap / "production"):
+            if p.is_dir():
+                shutil.rmtree(p)  # made by an earlier snapshot
+        trained = []
     if trained:
         last = trained[-1]
         old = json.loads((mdir / "members.json").read_text()) if (mdir / "members.json").is_file() \
@@ -86,7 +94,7 @@ def snapshot(workdir) -> dict:
         src = wd / f"iter.{last:03d}" / "explore" / "candidates.extxyz"
         if src.is_file():
             shutil.copy2(src, snap / f"candidates-iter.{last:03d}.extxyz")
-    if "production" in state["completed"]:
+    if "production" in state["completed"] and not shipped:
         (snap / "production").mkdir(exist_ok=True)
         shutil.copy2(wd / state["production"]["model"], snap / "production" / "model.pb")
     paths = {}
@@ -100,6 +108,35 @@ def snapshot(workdir) -> dict:
                 rel = str(p)
             paths[rel] = p.stat().st_size
     return {"paths": paths, "total_bytes": int(sum(paths.values()))}
+
+
+def output_dir(state, workdir) -> Path | None:
+    """The loop's output directory: in the repository layout (work directory
+    ``datasets/training/<material>``) the same clone's ``datasets/models/<material>``,
+    wherever the clone lives; otherwise the recorded ``output_dir``."""
+    out = state["settings"].get("output_dir")
+    if not out:
+        return None
+    wd = Path(workdir).resolve()
+    if wd.parent.name == "training" and wd.parent.parent.name == "datasets":
+        # the repository layout: always this clone's own datasets/models/<material>
+        return wd.parent.parent / "models" / state["material"]
+    p = Path(out)
+    return p if p.is_absolute() else wd / p
+
+
+def _shipped(state, workdir):
+    """The output directory, when the card step has copied the products there."""
+    if "card" not in state["completed"]:
+        return None
+    d = output_dir(state, workdir)
+    if d is None or not (d / "card.json").is_file():
+        return None
+    card = json.loads((d / "card.json").read_text())
+    files = [m["file"] for m in card.get("models", [])]
+    if "model.pb" in files and all((d / f).is_file() for f in files):
+        return d
+    return None
 
 
 def _drop_from(state, it, step_order, first):
@@ -144,6 +181,24 @@ def restore(workdir) -> list:
                 shutil.rmtree(dst)
             D.extract(arc, dst)
             did.append(f"data/{name}")
+    shipped = _shipped(state, wd)
+    if shipped is not None:
+        last = state["production"]["last_iteration"]
+        card = json.loads((shipped / "card.json").read_text())
+        members = [m["file"] for m in card["models"] if m["file"].startswith("ensemble-")]
+        for k, f in enumerate(members):
+            dst = wd / f"iter.{last:03d}" / "train" / f"member.{k}" / "model.pb"
+            if not dst.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(shipped / f, dst)
+                (dst.parent / "train_info.json").write_text(json.dumps(
+                    {"model": str(dst), "restored_from": str(shipped / f)}) + "\n")
+                did.append(str(dst.relative_to(wd)))
+        dst = wd / state["production"]["model"]
+        if not dst.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(shipped / "model.pb", dst)
+            did.append(str(dst.relative_to(wd)))
     mj = snap / "members" / "members.json"
     if mj.is_file():
         m = json.loads(mj.read_text())
