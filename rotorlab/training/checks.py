@@ -1,0 +1,218 @@
+"""Measurements for the model card: inference cost, physical sanity under MD, cross-check
+teachers.
+
+* :func:`inference_ms` — milliseconds per energy+force call of a model on a cell;
+* :func:`md_sanity` — rotorlab UC MD with the model: every anion stays bonded (maximum
+  intra-rotor bond length against the detection cutoff), the mobile ions' MSD log-log
+  slope (≈ 1 when diffusive), the MD cost per step;
+* :func:`cross_check` — force/energy errors of the model against another teacher on the
+  held-out frames, next to the disagreement of the two teachers themselves.
+
+Every function returns plain JSON-able dicts with units in the key names.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["inference_ms", "md_sanity", "cross_check", "msd_slope", "frames_from_set"]
+
+
+def inference_ms(model, atoms, n_calls=10, warmup=2) -> float:
+    """Median wall time [ms] of one energy+force(+virial) call of a DeePMD model on ``atoms``."""
+    from rotorlab.potentials.deepmd import DeePMD
+
+    ff = DeePMD(str(model), atoms.get_chemical_symbols())
+    x = np.ascontiguousarray(atoms.positions, dtype=float)
+    c = np.ascontiguousarray(atoms.cell.array, dtype=float)
+    for _ in range(int(warmup)):
+        ff.compute(x, c)
+    ts = []
+    for _ in range(int(n_calls)):
+        t0 = time.perf_counter()
+        ff.compute(x, c)
+        ts.append(time.perf_counter() - t0)
+    return float(1e3 * np.median(ts))
+
+
+def msd_slope(positions, masses, mobile, time_ps, window=(0.1, 0.5)):
+    """MSD of the mobile ions (system COM drift removed, all time origins) and its log-log
+    slope over lags in ``window`` (fractions of the run).
+
+    Parameters
+    ----------
+    positions : ndarray, shape (F, N, 3)
+        Unwrapped [Å].
+    masses : ndarray, shape (N,)
+    mobile : ndarray of int
+    time_ps : ndarray, shape (F,)
+
+    Returns
+    -------
+    dict
+        ``slope`` (1), ``msd_end_A2`` (MSD at the longest fitted lag, Å²), ``window_ps``.
+    """
+    x = np.asarray(positions, float)
+    m = np.asarray(masses, float)
+    com = (x * m[None, :, None]).sum(1) / m.sum()
+    y = x[:, mobile] - com[:, None, :]
+    nf = y.shape[0]
+    lags = np.unique(np.clip(np.round(np.geomspace(max(1, window[0] * nf), window[1] * nf, 12)
+                                      ).astype(int), 1, nf - 1))
+    msd = np.array([np.mean(np.sum((y[k:] - y[:-k]) ** 2, axis=-1)) for k in lags])
+    dt = float(time_ps[1] - time_ps[0]) if nf > 1 else 1.0
+    slope = float(np.polyfit(np.log(lags * dt), np.log(msd), 1)[0]) if len(lags) > 1 else None
+    return {"slope": slope, "msd_end_A2": float(msd[-1]),
+            "window_ps": [float(lags[0] * dt), float(lags[-1] * dt)]}
+
+
+def md_sanity(model, atoms, temperature, steps, workdir, *, timestep=2.0, frame_interval=20,
+              seed=0, bond_scale=1.3) -> dict:
+    """UC MD with the model: anions bonded, mobile ions diffusing, cost per step.
+
+    Parameters
+    ----------
+    model : path
+        Frozen (or compressed) DeePMD model.
+    atoms : ase.Atoms
+        Start structure (``info["material"]`` for the topology).
+    temperature : float
+        [K] (the material's highest study temperature).
+    steps : int
+        MD steps (20 ps at 2 fs = 10000).
+    workdir : path
+        Where the trajectory store goes (replaced if this function made it before).
+
+    Returns
+    -------
+    dict
+        ``temperature_K``, ``length_ps``, ``ms_per_step``, ``max_bond_A`` and
+        ``bond_cutoff_A`` per rotor kind, ``anions_bonded`` (bool), ``msd`` (see
+        :func:`msd_slope`), ``exploded`` (message or None).
+    """
+    from ase.data import atomic_numbers, covalent_radii
+
+    from rotorlab.md.simulation import Simulation, SimulationExploded
+    from rotorlab.store import open_store
+    from rotorlab.topology import detect
+
+    topo = detect(atoms)
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    store = wd / "sanity.zarr"
+    t0 = time.perf_counter()
+    exploded = None
+    sim = Simulation(atoms, potential=str(model), mode="UC", temperature=float(temperature),
+                     timestep=timestep, steps=int(steps), store=str(store),
+                     frame_interval=int(frame_interval), seed=int(seed), progress=False,
+                     overwrite=True)
+    try:
+        sim.run()
+    except SimulationExploded as exc:
+        exploded = str(exc)
+    sec = time.perf_counter() - t0
+    ds = open_store(store)
+    x = np.asarray(ds["positions"].values, float)
+    cells = np.asarray(ds["cell"].values, float)
+    tps = np.asarray(ds["time"].values, float)
+    sym = np.asarray(topo.symbols).astype(str)
+    bonds = np.asarray(topo.bonds, dtype=int).reshape(-1, 2)
+    out_b, cut_b, ok = {}, {}, exploded is None
+    if bonds.size:
+        d = x[:, bonds[:, 1]] - x[:, bonds[:, 0]]
+        inv = np.linalg.inv(cells)
+        frac = np.einsum("fbi,fij->fbj", d, inv)
+        frac -= np.round(frac)
+        r = np.linalg.norm(np.einsum("fbi,fij->fbj", frac, cells), axis=-1)
+        kinds = np.asarray(topo.rotor_kind).astype(str)[np.asarray(topo.rotor_id)[bonds[:, 0]]]
+        for k in sorted(set(kinds.tolist())):
+            sel = kinds == k
+            a, b = sym[bonds[sel][0, 0]], sym[bonds[sel][0, 1]]
+            cut = bond_scale * (covalent_radii[atomic_numbers[a]] + covalent_radii[atomic_numbers[b]])
+            out_b[k] = float(r[:, sel].max())
+            cut_b[k] = float(cut)
+            ok &= out_b[k] < cut
+    res = {"temperature_K": float(temperature), "length_ps": float(tps[-1] - tps[0]),
+           "steps": int(steps), "ms_per_step": round(1e3 * sec / max(int(steps), 1), 3),
+           "n_atoms": len(atoms), "max_bond_A": out_b, "bond_cutoff_A": cut_b,
+           "anions_bonded": bool(ok), "exploded": exploded}
+    if len(tps) > 10:
+        res["msd"] = msd_slope(x, np.asarray(topo.masses), np.asarray(topo.mobile), tps)
+    return res
+
+
+def frames_from_set(directory):
+    """The frames of a data set as labelled ``ase.Atoms`` (energy, forces, stress)."""
+    from ase import Atoms
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from rotorlab.training.data import load_arrays
+
+    out = []
+    for arr in load_arrays(directory).values():
+        syms = [arr["type_map"][t] for t in arr["type"]]
+        for k in range(arr["energy"].shape[0]):
+            a = Atoms(syms, positions=arr["coord"][k], cell=arr["box"][k], pbc=True)
+            vol = abs(np.linalg.det(arr["box"][k]))
+            s = -arr["virial"][k] / vol if "virial" in arr else None
+            kw = {} if s is None else {"stress": np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2],
+                                                           s[0, 2], s[0, 1]])}
+            a.calc = SinglePointCalculator(a, energy=float(arr["energy"][k]),
+                                           forces=arr["force"][k], **kw)
+            out.append(a)
+    return out
+
+
+def cross_check(model, test_dir, teacher, material=None) -> dict:
+    """Errors of the model against another teacher on the held-out frames.
+
+    Returns
+    -------
+    dict
+        ``teacher`` (id), ``n_frames``, ``model_vs_teacher`` and ``teacher_vs_main``
+        (force RMSE meV/Å, energy RMSE meV/atom after removing the mean offset, since
+        teachers have different energy references), ``seconds``.
+    """
+    from rotorlab.training.dp import _deeppot
+
+    frames = frames_from_set(test_dir)
+    t0 = time.perf_counter()
+    other = []
+    for a in frames:
+        b = a.copy()
+        if material:
+            b.info["material"] = material
+        teacher.prepare(b) if hasattr(teacher, "prepare") else None
+        other.append(teacher.label(b))
+    sec = time.perf_counter() - t0
+    dp = _deeppot(model)
+    tmap = list(dp.get_type_map())
+    fm, fo, fmain, em, eo, emain = [], [], [], [], [], []
+    for a, o in zip(frames, other):
+        atype = np.array([tmap.index(s) for s in a.get_chemical_symbols()])
+        e, f, _ = dp.eval(a.positions.reshape(1, -1), a.cell.array.reshape(1, 9), atype)[:3]
+        n = len(a)
+        fm.append(np.asarray(f).reshape(n, 3))
+        fo.append(o.get_forces())
+        fmain.append(a.get_forces())
+        em.append(float(np.asarray(e).ravel()[0]) / n)
+        eo.append(o.get_potential_energy() / n)
+        emain.append(a.get_potential_energy() / n)
+    fm, fo, fmain = (np.concatenate(v) for v in (fm, fo, fmain))
+    em, eo, emain = (np.array(v) for v in (em, eo, emain))
+
+    def rmse(a, b):
+        return float(1e3 * np.sqrt(np.mean((a - b) ** 2)))
+
+    def e_rmse(a, b):
+        d = a - b
+        return float(1e3 * np.std(d))
+
+    return {"teacher": teacher.id, "n_frames": len(frames), "seconds": round(sec, 1),
+            "model_vs_teacher": {"force_rmse_meV_A": rmse(fm, fo),
+                                 "energy_rmse_offset_removed_meV_atom": e_rmse(em, eo)},
+            "teacher_vs_main": {"force_rmse_meV_A": rmse(fmain, fo),
+                                "energy_rmse_offset_removed_meV_atom": e_rmse(emain, eo)}}

@@ -1,0 +1,102 @@
+"""``rotorlab train MATERIAL`` (register with ``add_parsers`` in :mod:`rotorlab.cli`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["add_parsers", "cmd_train"]
+
+
+def _one_thread_env(threads: int) -> None:
+    t = str(int(threads))
+    for k in ("OMP_NUM_THREADS", "DP_INTRA_OP_PARALLELISM_THREADS", "TF_NUM_INTRAOP_THREADS",
+              "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(k, t)
+    os.environ.setdefault("DP_INTER_OP_PARALLELISM_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+
+def cmd_train(args) -> int:
+    """Run or continue the training loop of one material."""
+    _one_thread_env(args.threads)
+    from rotorlab._paths import datasets_dir
+    from rotorlab.training.loop import STATE_FILE, StateError, TrainingLoop
+    from rotorlab.training.presets import settings_for
+
+    material = args.material
+    wd = Path(args.workdir) if args.workdir else datasets_dir() / "training" / material
+    out = Path(args.output) if args.output else datasets_dir() / "models" / material
+    if (wd / STATE_FILE).is_file():
+        if not args.resume:
+            raise StateError(f"{wd} holds a training loop; continue it with --resume (or "
+                             "choose another --workdir)")
+        loop = TrainingLoop.open(wd, teacher=args.teacher)
+        if args.budget_hours is not None:
+            old = loop.settings.budget_hours
+            loop.state["settings"]["budget_hours"] = float(args.budget_hours)
+            loop.settings.budget_hours = float(args.budget_hours)
+            if float(args.budget_hours) > old and loop.state.get("stop_reason") == "budget":
+                # more time: continue the active learning; the production model and the
+                # card are redone at the end
+                loop.reopen_iterations()
+            loop.save()
+    else:
+        if args.resume:
+            raise StateError(f"--resume: no training loop in {wd}")
+        import ase.io
+
+        if args.structure:
+            atoms = ase.io.read(args.structure)
+        else:
+            from rotorlab.materials import unit_cell
+
+            atoms = unit_cell(material)
+        atoms.info["material"] = material
+        over = {"budget_hours": args.budget_hours, "members": args.members,
+                "first_steps": args.first_steps, "next_steps": args.next_steps,
+                "production_steps": args.production_steps, "jobs": args.jobs,
+                "threads": args.threads, "max_iterations": args.max_iterations,
+                "output_dir": str(out)}
+        if args.settings:
+            over.update(json.loads(Path(args.settings).read_text()))
+        settings = settings_for(material, **over)
+        loop = TrainingLoop.create(wd, atoms, teacher=args.teacher or "7net-0",
+                                   settings=settings)
+    state = loop.run()
+    print(f"rotorlab train {material}: {state['status']}, stop reason "
+          f"{state['stop_reason']}, {len(state['iterations'])} iteration(s), "
+          f"{state['elapsed_s'] / 60:.1f} min; work directory {wd}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``train`` sub-command to an ``argparse`` sub-parser collection."""
+    t = sub.add_parser("train", help="teacher -> student DeePMD training loop of a material "
+                                     "(DP-GEN style, resumable)")
+    t.add_argument("material", help="catalog material, e.g. Li3PS4")
+    t.add_argument("--teacher", default=None,
+                   help="labeller: 7net-0 (default), 7net-l3i5, 7net-mf-0, chgnet, "
+                        "ase:module:factory (any ASE calculator, e.g. DFT)")
+    t.add_argument("--workdir", default=None,
+                   help="loop state directory (default datasets/training/MATERIAL)")
+    t.add_argument("--output", default=None,
+                   help="final model directory (default datasets/models/MATERIAL)")
+    t.add_argument("--structure", default=None,
+                   help="structure file (any ASE format, e.g. the study's POSCAR); default: "
+                        "the catalog's unit cell")
+    t.add_argument("--budget-hours", type=float, default=None,
+                   help="wall-time budget of the whole pipeline (default 2)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the loop in --workdir from its last completed step")
+    t.add_argument("--members", type=int, default=None, help="ensemble size (default 4)")
+    t.add_argument("--first-steps", type=int, default=None)
+    t.add_argument("--next-steps", type=int, default=None)
+    t.add_argument("--production-steps", type=int, default=None)
+    t.add_argument("--max-iterations", type=int, default=None)
+    t.add_argument("--jobs", type=int, default=None,
+                   help="ensemble members trained concurrently (one process each)")
+    t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")
+    t.add_argument("--settings", default=None, help="JSON file of further Settings overrides")
+    t.set_defaults(func=cmd_train)

@@ -1,0 +1,636 @@
+"""rotorlab.training: configurations, teachers, dpdata sets, DeePMD training, the resumable
+loop (state file), the stop rule and the refusal to mix teachers.
+
+The labeller here is rotorlab's reference force field (no torch needed); SevenNet/CHGNet
+tests skip cleanly without the ``train`` extra. The end-to-end test runs real ``dp train``
+/ ``freeze`` / ``compress`` on a tiny network.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rotorlab.materials import get
+from rotorlab.topology import detect
+from rotorlab.training import configs as C
+
+
+@pytest.fixture(scope="module")
+def cell():
+    """β-Li3PS4, 32 atoms (catalog structure: always available in CI)."""
+    return get("Li3PS4", (1, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def topo(cell):
+    return detect(cell)
+
+
+@pytest.fixture(scope="module")
+def ref_teacher(cell):
+    from rotorlab.training.teachers import ReferenceTeacher
+
+    t = ReferenceTeacher()
+    t.prepare(cell)
+    return t
+
+
+def _frac(a):
+    return np.linalg.solve(a.cell.array.T, a.positions.T).T
+
+
+# ----------------------------------------------------------------------- configurations
+
+
+def test_strained_copies_have_bounded_symmetric_strain(cell):
+    frames = C.strained(cell, 12, max_strain=0.03, rng=3)
+    eps_all = []
+    for a in frames:
+        eps = np.array(a.info["strain"])
+        assert np.allclose(eps, eps.T)
+        assert np.abs(eps).max() <= 0.03 + 1e-12
+        assert np.allclose(a.cell.array, cell.cell.array @ (np.eye(3) + eps))
+        # atoms move with the cell: fractional coordinates kept
+        assert np.allclose(_frac(a), _frac(cell), atol=1e-10)
+        eps_all.append(eps)
+    eps_all = np.array(eps_all)
+    # the bound is actually used (uniform on [-0.03, 0.03])
+    assert np.abs(eps_all).max() > 0.02
+    assert abs(eps_all.mean()) < 0.01
+    assert cell.info["material"] == "Li3PS4"  # input untouched
+
+
+def test_rattled_copies_have_requested_spread(cell):
+    frames = C.rattled(cell, 20, stdev=0.05, rng=4)
+    d = np.concatenate([(a.positions - cell.positions).ravel() for a in frames])
+    assert d.std() == pytest.approx(0.05, rel=0.1)
+    assert abs(d.mean()) < 0.01
+
+
+def _rotor_internal_distances(positions, cell_array, topo, r):
+    whole = topo.whole_positions(positions, cell_array)
+    x = whole[topo.rotor_members(r)]
+    return np.linalg.norm(x[:, None] - x[None], axis=-1)
+
+
+def test_rotor_rotation_is_rigid_and_leaves_other_atoms(cell, topo):
+    frames = C.rotor_rotated(cell, 6, topology=topo, rng=5, fraction=0.5, min_dist=1.8)
+    assert len(frames) == 6
+    cellm = cell.cell.array
+    in_rotor = topo.rotor_id >= 0
+    rotated_any = False
+    for a in frames:
+        chosen = a.info["rotated_rotors"]
+        assert len(chosen) >= 1
+        moved = np.zeros(len(a), bool)
+        for r in range(topo.n_rotors):
+            d0 = _rotor_internal_distances(cell.positions, cellm, topo, r)
+            d1 = _rotor_internal_distances(a.positions, cellm, topo, r)
+            np.testing.assert_allclose(d1, d0, atol=1e-9)  # bond lengths and angles kept
+            m = topo.masses[topo.rotor_members(r)][:, None]
+            w0 = topo.whole_positions(cell.positions, cellm)[topo.rotor_members(r)]
+            w1 = topo.whole_positions(a.positions, cellm)[topo.rotor_members(r)]
+            com0 = (m * w0).sum(0) / m.sum()
+            com1 = (m * w1).sum(0) / m.sum()
+            dcom = com1 - com0
+            dcom -= cellm.T @ np.round(np.linalg.solve(cellm.T, dcom))
+            assert np.linalg.norm(dcom) < 1e-9  # rotation about the centre of mass
+            if np.abs(w1 - w0).max() > 1e-6:
+                moved[topo.rotor_members(r)] = True
+                assert r in chosen
+        np.testing.assert_allclose(a.positions[~in_rotor], cell.positions[~in_rotor], atol=0)
+        assert np.all(np.array(a.info["rotation_angles"]) > 0)
+        rotated_any |= moved.any()
+        assert C.min_distance(a) >= 1.8
+    assert rotated_any
+
+
+def test_random_rotation_is_proper_and_uniform():
+    rng = np.random.default_rng(0)
+    zs = []
+    for _ in range(400):
+        r = C.random_rotation(rng)
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+        zs.append(r[2, 2])
+    # uniform on SO(3): the rotated z axis is uniform on the sphere, <cos> = 0, <cos^2> = 1/3
+    zs = np.array(zs)
+    assert abs(zs.mean()) < 0.1
+    assert np.mean(zs ** 2) == pytest.approx(1 / 3, abs=0.05)
+    r = C.random_rotation(rng, max_angle=0.2)
+    assert np.arccos((np.trace(r) - 1) / 2) <= 0.2 + 1e-12
+
+
+def test_cation_displacements(cell, topo):
+    frames = C.cation_displaced(cell, 8, topology=topo, rng=6, fraction=0.25,
+                                displacement=(0.3, 0.9), min_dist=1.5)
+    mobile = set(np.asarray(topo.mobile).tolist())
+    for a in frames:
+        idx = np.array(a.info["displaced"])
+        d = np.array(a.info["displacement"])
+        assert set(idx.tolist()) <= mobile
+        assert len(idx) == round(0.25 * len(mobile))
+        np.testing.assert_allclose(a.positions[idx] - cell.positions[idx], d, atol=1e-12)
+        assert np.all((np.linalg.norm(d, axis=1) >= 0.3) & (np.linalg.norm(d, axis=1) <= 0.9))
+        others = np.setdiff1d(np.arange(len(a)), idx)
+        np.testing.assert_array_equal(a.positions[others], cell.positions[others])
+        assert C.min_distance(a) >= 1.5
+
+
+# ----------------------------------------------------------------------------- teachers
+
+
+def test_reference_teacher_stress_is_energy_strain_derivative(cell, ref_teacher):
+    a = C.rattled(cell, 1, 0.03, rng=7)[0]
+    lab = ref_teacher.label(a)
+    e0 = lab.get_potential_energy()
+    s = lab.get_stress(voigt=False)
+    vol = a.get_volume()
+    h = 1e-5
+    for i, j in ((0, 0), (1, 1), (0, 1), (1, 2)):
+        es = []
+        for sign in (+1, -1):
+            eps = np.zeros((3, 3))
+            eps[i, j] = eps[j, i] = sign * h / (2 if i != j else 1)
+            b = a.copy()
+            b.set_cell(a.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+            es.append(ref_teacher.label(b).get_potential_energy())
+        deriv = (es[0] - es[1]) / (2 * h)  # dE/dε_ij (ε_ij = ε_ji: both components)
+        assert s[i, j] == pytest.approx(deriv / vol, rel=2e-4, abs=1e-7)
+    # forces are −∇E
+    k = 5
+    b1, b2 = a.copy(), a.copy()
+    b1.positions[k, 0] += 1e-5
+    b2.positions[k, 0] -= 1e-5
+    fd = -(ref_teacher.label(b1).get_potential_energy()
+           - ref_teacher.label(b2).get_potential_energy()) / 2e-5
+    assert lab.get_forces()[k, 0] == pytest.approx(fd, rel=1e-4, abs=1e-6)
+    assert lab.info["teacher"] == "rotorlab:reference"
+    assert np.isfinite(e0)
+
+
+def test_reference_teacher_needs_a_registered_structure(cell):
+    from rotorlab.training.teachers import ReferenceTeacher
+
+    t = ReferenceTeacher()
+    with pytest.raises(ValueError, match="prepare"):
+        t.label(cell)
+
+
+def test_make_teacher_specs(cell):
+    from rotorlab.training.teachers import ASETeacher, make_teacher
+
+    with pytest.raises(ValueError, match="unknown teacher"):
+        make_teacher("dft-please")
+    with pytest.raises(ValueError, match="ase:module:factory"):
+        make_teacher("ase:only-module")
+    t = make_teacher("ase:ase.calculators.lj:LennardJones")
+    assert isinstance(t, ASETeacher) and t.id == "ase:ase.calculators.lj:LennardJones"
+    lab = t.label(cell)
+    assert lab.get_forces().shape == (len(cell), 3)
+    assert lab.get_stress().shape == (6,)
+    assert lab.info["teacher"] == t.id
+
+
+def test_sevenn_teacher_labels_offline(cell):
+    pytest.importorskip("sevenn")
+    from rotorlab.training.teachers import make_teacher
+
+    t = make_teacher("7net-0", threads=1)
+    lab = t.label(cell)
+    assert t.id == "sevenn:7net-0" and t.describe()["version"]
+    f = lab.get_forces()
+    assert np.isfinite(f).all() and lab.get_stress().shape == (6,)
+    # no net force on a periodic cell
+    np.testing.assert_allclose(f.sum(0), 0.0, atol=1e-3)
+
+
+def test_chgnet_teacher_resets_between_cell_sizes(cell):
+    pytest.importorskip("chgnet")
+    from rotorlab.training.teachers import make_teacher
+
+    t = make_teacher("chgnet", threads=1)
+    e1 = t.label(cell).get_potential_energy()
+    e2 = t.label(cell.repeat((2, 1, 1))).get_potential_energy()
+    assert e2 == pytest.approx(2 * e1, rel=1e-4)
+
+
+# --------------------------------------------------------------------------------- data
+
+
+def _labelled(cell, teacher, n=6, seed=8):
+    return [teacher.label(a) for a in C.rattled(cell, n, 0.04, rng=seed)]
+
+
+def test_dpdata_set_round_trips_labels(tmp_path, cell, ref_teacher):
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    from rotorlab.training import data as D
+
+    frames = _labelled(cell, ref_teacher) + _labelled(cell.repeat((1, 1, 2)), _prep(
+        ref_teacher, cell.repeat((1, 1, 2))), n=2)
+    meta = D.write_set(frames, tmp_path / "set", ["Li", "P", "S"], ref_teacher.describe())
+    assert meta["n_frames"] == 8 and meta["teacher"]["id"] == "rotorlab:reference"
+    arrs = D.load_arrays(tmp_path / "set")
+    for v in arrs.values():
+        nf = v["energy"].shape
+        assert len(nf) == 1 and v["force"].shape == (nf[0], len(v["type"]), 3)
+        assert v["virial"].shape == (nf[0], 3, 3) and v["box"].shape == (nf[0], 3, 3)
+    assert sorted(len(v["type"]) for v in arrs.values()) == [32, 64]
+    tmap = ["Li", "P", "S"]
+    by_n = {}
+    for a in frames:
+        by_n.setdefault(len(a), []).append(a)
+    for arr in arrs.values():
+        fr = by_n[len(arr["type"])]
+        assert arr["type_map"] == tmap
+        syms = [tmap[t] for t in arr["type"]]
+        for k, a in enumerate(fr):
+            # dpdata's ase/structure reader keeps the atom order
+            order = np.arange(len(a))
+            assert syms == a.get_chemical_symbols()
+            assert arr["energy"][k] == pytest.approx(a.get_potential_energy(), abs=1e-9)
+            np.testing.assert_allclose(arr["force"][k], a.get_forces()[order], atol=1e-9)
+            np.testing.assert_allclose(arr["coord"][k], a.positions[order], atol=1e-9)
+            # virial = −stress·V (eV)
+            np.testing.assert_allclose(arr["virial"][k],
+                                       -a.get_stress(voigt=False) * a.get_volume(), atol=1e-8)
+    # archive round trip
+    arc = D.archive(tmp_path / "set", tmp_path / "set.tar.xz")
+    D.extract(arc, tmp_path / "copy")
+    back = D.load_arrays(tmp_path / "copy")
+    for k in arrs:
+        np.testing.assert_array_equal(back[k]["force"], arrs[k]["force"])
+    with pytest.raises(ValueError, match="not empty"):
+        D.write_set(frames, tmp_path / "set", tmap, ref_teacher.describe())
+
+
+def _prep(teacher, atoms):
+    teacher.prepare(atoms)
+    return teacher
+
+
+def test_teacher_mixing_is_refused(tmp_path, cell, ref_teacher):
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    from rotorlab.training import data as D
+
+    frames = _labelled(cell, ref_teacher, n=2)
+    D.write_set(frames, tmp_path / "a", ["Li", "P", "S"], ref_teacher.describe())
+    other = [f.copy() for f in frames]
+    for o, f in zip(other, frames):
+        o.calc = f.calc
+        o.info["teacher"] = "sevenn:7net-0"
+    D.write_set(other, tmp_path / "b", ["Li", "P", "S"], {"id": "sevenn:7net-0"})
+    assert D.check_teacher([tmp_path / "a"]) == "rotorlab:reference"
+    with pytest.raises(D.TeacherMismatch, match="different teachers"):
+        D.check_teacher([tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(D.TeacherMismatch):
+        D.check_teacher([tmp_path / "a"], "sevenn:7net-0")
+    # a frame of another teacher cannot enter a set
+    with pytest.raises(D.TeacherMismatch):
+        D.write_set(other, tmp_path / "c", ["Li", "P", "S"], ref_teacher.describe())
+    assert not (tmp_path / "c").exists()
+
+
+# ------------------------------------------------------------------- loop: state machine
+
+
+class _FakeLoop:
+    """Replaces the expensive steps by cheap ones that record each execution."""
+
+    calls: list = []
+    fraction = [0.5, 0.9, 0.999]
+
+    @staticmethod
+    def install(loop, fraction=None, crash_in=None):
+        log = _FakeLoop.calls
+        fr = fraction or _FakeLoop.fraction
+
+        def mk(step, final=False):
+            def f(*args):
+                key = step if final else (args[0], step)
+                if crash_in == key and not getattr(loop, "_crashed", False):
+                    loop._crashed = True
+                    raise RuntimeError(f"crash inside {key}")
+                log.append(key)
+                if step == "explore":
+                    it = args[0]
+                    frac = fr[min(it, len(fr) - 1)]
+                    return {"frames": 100, "fraction_accurate": frac, "n_candidates": 10}
+                if step == "configs":
+                    return {"n_configs": 10}
+                return {}
+            return f
+
+        for s in ("configs", "label", "train", "test", "explore"):
+            setattr(loop, f"step_{s}", mk(s))
+        for s in ("production", "card"):
+            setattr(loop, f"step_{s}", mk(s, final=True))
+        return loop
+
+
+def _settings(**kw):
+    from rotorlab.training.loop import Settings
+
+    base = dict(material="Li3PS4", type_map=["Li", "P", "S"], temperatures=[600, 900],
+                auto_snapshot=False, max_iterations=5, budget_hours=10.0)
+    base.update(kw)
+    return Settings(**base)
+
+
+def _new_loop(path, cell, ref_teacher, **kw):
+    from rotorlab.training.loop import TrainingLoop
+
+    return TrainingLoop.create(path, cell, teacher="reference", settings=_settings(**kw),
+                               teacher_obj=ref_teacher)
+
+
+def _open(path, ref_teacher):
+    from rotorlab.training.loop import TrainingLoop
+
+    return TrainingLoop.open(path, teacher_obj=ref_teacher)
+
+
+def test_loop_stops_when_converged_and_runs_final_steps(tmp_path, cell, ref_teacher,
+                                                        monkeypatch):
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    _FakeLoop.calls = []
+    loop = _FakeLoop.install(_new_loop(tmp_path / "w", cell, ref_teacher))
+    state = loop.run()
+    # 0.5, 0.9 < 0.995 <= 0.999: three iterations, then production and card
+    assert state["stop_reason"] == "converged" and state["stopped_at_iteration"] == 2
+    assert len(state["iterations"]) == 3
+    assert _FakeLoop.calls[-2:] == ["production", "card"]
+    assert state["status"] == "finished"
+
+
+def test_loop_stops_at_max_iterations_and_on_budget(tmp_path, cell, ref_teacher, monkeypatch):
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    _FakeLoop.calls = []
+    loop = _FakeLoop.install(_new_loop(tmp_path / "m", cell, ref_teacher, max_iterations=2),
+                             fraction=[0.1])
+    assert loop.run()["stop_reason"] == "max_iterations"
+    assert len(loop.state["iterations"]) == 2
+    # budget: an iteration that took 2 h with a 1 h budget stops before the next one
+    loop = _FakeLoop.install(_new_loop(tmp_path / "b", cell, ref_teacher, budget_hours=1.0),
+                             fraction=[0.1])
+    orig = loop._mark
+
+    def slow_mark(it, step, seconds, info=None):
+        return orig(it, step, 1440.0 if it is not None else seconds, info)
+
+    loop._mark = slow_mark
+    state = loop.run()
+    assert state["stop_reason"] == "budget" and state["stopped_at_iteration"] == 1
+    assert "production" in state["completed"]
+
+
+def test_loop_resumes_after_a_kill_at_every_step_boundary(tmp_path, cell, ref_teacher,
+                                                          monkeypatch):
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training.loop import STEPS
+
+    _FakeLoop.calls = []
+    ref = _FakeLoop.install(_new_loop(tmp_path / "ref", cell, ref_teacher))
+    ref.run()
+    expected = list(_FakeLoop.calls)
+    boundaries = [(it, s) for it in range(3) for s in STEPS] + [(None, "production")]
+    _FakeLoop.calls = []
+    path = tmp_path / "killed"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher))
+    for b in boundaries:
+        loop.stop_after = b
+        with pytest.raises(KeyboardInterrupt):
+            loop.run()
+        assert json.loads((path / "state.json").read_text())["status"] == "interrupted"
+        loop = _FakeLoop.install(_open(path, ref_teacher))  # a new process: state from disk
+    state = loop.run()
+    assert _FakeLoop.calls == expected  # every step exactly once, in order
+    assert state["completed"] == ref.state["completed"]
+    assert state["stop_reason"] == "converged" and len(state["sessions"]) == len(boundaries) + 1
+
+
+def test_loop_redoes_a_step_killed_inside(tmp_path, cell, ref_teacher, monkeypatch):
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    _FakeLoop.calls = []
+    path = tmp_path / "w"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher), crash_in=(1, "train"))
+    with pytest.raises(RuntimeError, match="crash inside"):
+        loop.run()
+    assert "iter.001/label" in loop.state["completed"]
+    assert "iter.001/train" not in loop.state["completed"]
+    n_before = len(_FakeLoop.calls)
+    loop = _FakeLoop.install(_open(path, ref_teacher))
+    loop.run()
+    assert _FakeLoop.calls[n_before] == (1, "train")  # continues with the killed step
+    assert _FakeLoop.calls.count((1, "label")) == 1
+
+
+def test_loop_refuses_existing_state_and_other_teacher(tmp_path, cell, ref_teacher):
+    from rotorlab.training.data import TeacherMismatch
+    from rotorlab.training.loop import StateError, TrainingLoop
+    from rotorlab.training.teachers import make_teacher
+
+    _new_loop(tmp_path / "w", cell, ref_teacher)
+    with pytest.raises(StateError, match="already holds"):
+        _new_loop(tmp_path / "w", cell, ref_teacher)
+    other = make_teacher("ase:ase.calculators.lj:LennardJones")
+    with pytest.raises(TeacherMismatch, match="refusing"):
+        TrainingLoop.open(tmp_path / "w", teacher_obj=other)
+    with pytest.raises(StateError, match="no training loop"):
+        TrainingLoop.open(tmp_path / "empty")
+
+
+def test_label_step_continues_chunk_wise(tmp_path, cell, ref_teacher, monkeypatch):
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training.loop import write_frames
+
+    loop = _new_loop(tmp_path / "w", cell, ref_teacher, label_chunk=3, train_supercells=[[1, 1, 1]])
+    d = loop.iter_dir(0) / "configs"
+    d.mkdir(parents=True)
+    write_frames(d / "pending.extxyz", C.rattled(cell, 7, 0.03, rng=9))
+    calls = []
+    real = ref_teacher.label
+
+    def flaky(a):
+        if len(calls) == 4:
+            calls.append("boom")
+            raise RuntimeError("teacher died")
+        calls.append(1)
+        return real(a)
+
+    monkeypatch.setattr(ref_teacher, "label", flaky)
+    with pytest.raises(RuntimeError, match="teacher died"):
+        loop.step_label(0)
+    assert len(list((loop.iter_dir(0) / "label").glob("chunk-*.extxyz"))) == 1
+    calls.clear()
+    monkeypatch.setattr(ref_teacher, "label", real)
+    counted = []
+    monkeypatch.setattr(ref_teacher, "label", lambda a: (counted.append(1), real(a))[1])
+    info = loop.step_label(0)
+    assert len(counted) == 4  # only the frames of the two missing chunks
+    assert info["n_train"] == 7
+
+
+# ------------------------------------------------------------------- loop: end to end
+
+
+@pytest.mark.slow
+def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher, monkeypatch):
+    """configs → label → dp train (2 tiny members) → test → explore (UC, RTVC) → production
+    (train, freeze, compress) → card; then a snapshot restores the state elsewhere."""
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training import card
+    from rotorlab.training.loop import TrainingLoop
+    from rotorlab.training.snapshot import snapshot
+
+    out = tmp_path / "model"
+    loop = _new_loop(tmp_path / "w", cell, ref_teacher, test_temperature=750.0,
+                     train_supercells=[[1, 1, 1]], test_supercell=[1, 1, 1], n_strain=4,
+                     n_rattle=8, n_rotor=3, n_cation=3, md_frames=8, md_interval=2, md_start=4,
+                     large_n_each=0, large_md_frames=0, test_md_frames=6, test_md_interval=3,
+                     test_md_start=6, members=2, first_steps=300, production_steps=300,
+                     rcut=4.5, neuron=[4, 8], axis_neuron=4, fitting=[16, 16], start_lr=5e-3,
+                     stop_lr=1e-4, explore_modes=["UC", "RTVC"], explore_steps=[60],
+                     frame_interval=10, skip_frames=1, max_candidates=4, max_iterations=1,
+                     label_chunk=10, output_dir=str(out), auto_snapshot=True,
+                     sigma_low=0.02, sigma_high=50.0, sanity_steps=60)
+    state = loop.run()
+    assert state["stop_reason"] == "max_iterations" and state["status"] == "finished"
+    it0 = state["iterations"][0]
+    src = it0["label"]["sources"]
+    assert src["strain"] == 4 and src["rattle"] == 8 and src["md"] == 16
+    assert it0["label"]["n_test"] == 6
+    # the students learned something: forces on held-out frames (another temperature)
+    # correlate with the teacher's
+    from deepmd.infer import DeepPot
+
+    from rotorlab.training.data import load_arrays
+
+    test = next(iter(load_arrays(tmp_path / "w" / "data" / "test").values()))
+    dp = DeepPot(str(tmp_path / "w" / state["production"]["model"]))
+    tmap = dp.get_type_map()
+    atype = np.array([tmap.index(test["type_map"][t]) for t in test["type"]])
+    _, f, _ = dp.eval(test["coord"].reshape(len(test["energy"]), -1),
+                      test["box"].reshape(-1, 9), atype)[:3]
+    r = np.corrcoef(np.asarray(f).ravel(), test["force"].ravel())[0, 1]
+    assert r > 0.5, f"force correlation {r:.2f}"
+    ptest = state["production"]["test"]
+    assert ptest["frozen"]["force_rmse_meV_A"] < ptest["frozen"]["force_std_meV_A"]
+    # compression keeps the model
+    assert ptest["compressed"]["force_rmse_meV_A"] == pytest.approx(
+        ptest["frozen"]["force_rmse_meV_A"], rel=0.05)
+    # exploration statistics and candidates
+    ex = it0["explore"]
+    assert ex["frames"] == 2 * 2 * (60 // 10 + 1 - 1)
+    assert ex["accurate"] + ex["candidate"] + ex["failed"] == ex["frames"]
+    # products and card
+    c = json.loads((out / "card.json").read_text())
+    for k in card.REQUIRED_KEYS:
+        assert k in c, k
+    assert c["force_rmse_test_meV_A"] == pytest.approx(ptest["frozen"]["force_rmse_meV_A"])
+    assert c["teacher"]["id"] == "rotorlab:reference"
+    assert [m["file"] for m in c["models"]] == ["model.pb", "ensemble-0.pb", "ensemble-1.pb"]
+    assert not c["compression"]["shipped"] and c["compression"]["size_bytes"] > 0
+    assert not (out / "model-compressed.pb").exists()
+    for m in c["models"]:
+        assert (out / m["file"]).stat().st_size == m["size_bytes"]
+    assert "Table 1" in (out / "README.md").read_text()
+    # card measurements: inference cost of both models, UC MD sanity with the student
+    inf = c["inference_ms_per_step"]
+    assert inf["quick_32_atoms_frozen"] > 0 and inf["quick_32_atoms_compressed"] > 0
+    assert "paper_864_atoms_compressed" in inf
+    uc = c["sanity"]["uc_md"]
+    assert uc["steps"] == 60 and uc["length_ps"] == pytest.approx(60 * 2.0 / 1000, rel=0.2)
+    assert set(uc["max_bond_A"]) == {"PS4"} and uc["max_bond_A"]["PS4"] > 1.5
+    assert uc["anions_bonded"] == (uc["max_bond_A"]["PS4"] < uc["bond_cutoff_A"]["PS4"]
+                                   and uc["exploded"] is None)
+    # the registry reads the model directory (first member drives, compressed copy listed)
+    import rotorlab.potentials.registry as reg
+
+    monkeypatch.setattr(reg, "models_dir", lambda: tmp_path)
+    bm = reg.model_info("model")
+    assert [p.name for p in bm.files] == ["model.pb", "ensemble-0.pb", "ensemble-1.pb"]
+    ens = bm.load(cell.get_chemical_symbols(), ensemble=True)
+    import warnings
+
+    with warnings.catch_warnings():  # a 300-step model deviates a lot: expected here
+        warnings.simplefilter("ignore")
+        e, f, _ = ens.compute(cell.positions, cell.cell.array)
+    assert np.isfinite(e) and ens.last_model_deviation >= 0
+    # the committed part alone restores the loop on another machine
+    snap = snapshot(tmp_path / "w")
+    assert snap["total_bytes"] < 5e6
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy2(tmp_path / "w" / "state.json", clone / "state.json")
+    shutil.copytree(tmp_path / "w" / "snapshot", clone / "snapshot")
+    again = TrainingLoop.open(clone, teacher_obj=ref_teacher)
+    assert (clone / "data" / "iter.000" / "meta.json").is_file()
+    assert (clone / "data" / "test" / "meta.json").is_file()
+    assert again.state["completed"] == state["completed"]
+    assert (clone / state["production"]["model"]).is_file()
+
+
+def test_cli_parser_and_resume_errors(tmp_path):
+    import argparse
+
+    from rotorlab.training.cli_commands import add_parsers
+    from rotorlab.training.loop import StateError
+
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="command")
+    add_parsers(sub)
+    args = p.parse_args(["train", "Li3PS4", "--workdir", str(tmp_path / "w"), "--resume",
+                         "--budget-hours", "1.5", "--teacher", "reference"])
+    assert args.budget_hours == 1.5 and args.resume
+    with pytest.raises(StateError, match="no training loop"):
+        args.func(args)
+
+
+def test_msd_slope_ballistic_and_brownian():
+    from rotorlab.training.checks import msd_slope
+
+    rng = np.random.default_rng(11)
+    nf, n = 2000, 40
+    t = np.arange(nf) * 0.01
+    masses = np.ones(n + 1)
+    masses[-1] = 1e6  # a heavy frame atom keeps the centre of mass still
+    mobile = np.arange(n)
+    walk = np.cumsum(rng.normal(0, 0.1, size=(nf, n + 1, 3)), axis=0)
+    walk[:, -1] = 0.0
+    assert msd_slope(walk, masses, mobile, t)["slope"] == pytest.approx(1.0, abs=0.1)
+    v = rng.normal(size=(1, n + 1, 3))
+    v[:, -1] = 0.0
+    ball = t[:, None, None] * v
+    assert msd_slope(ball, masses, mobile, t)["slope"] == pytest.approx(2.0, abs=0.02)
+
+
+@pytest.mark.slow
+def test_network_sweep_records_speed_and_accuracy(tmp_path, cell, ref_teacher):
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    from rotorlab.training import data as D
+    from rotorlab.training.sweep import sweep
+
+    tm = ["Li", "P", "S"]
+    D.write_set(_labelled(cell, ref_teacher, n=10, seed=12), tmp_path / "train", tm,
+                ref_teacher.describe())
+    D.write_set(_labelled(cell, ref_teacher, n=3, seed=13), tmp_path / "test", tm,
+                ref_teacher.describe())
+    cands = [{"name": "a", "rcut": 4.0, "neuron": [4, 8], "axis_neuron": 4, "fitting": [8, 8]},
+             {"name": "b", "rcut": 4.5, "neuron": [8, 16], "axis_neuron": 4, "fitting": [16]}]
+    rows = sweep([tmp_path / "train"], tmp_path / "test", cell, candidates=cands, steps=100,
+                 workdir=tmp_path / "sw", type_map=tm)
+    assert [r["name"] for r in rows] == ["a", "b"]
+    for r in rows:
+        assert r["steps_per_s"] > 0 and r["inference_ms_frozen"] > 0
+        assert r["inference_ms_compressed"] > 0 and r["test"]["n_frames"] == 3
+        assert r["size_bytes"]["frozen"] > 0
+    assert json.loads((tmp_path / "sw" / "sweep.json").read_text()) == rows
+    # a bigger descriptor has more parameters: a bigger frozen file
+    assert rows[1]["size_bytes"]["frozen"] > rows[0]["size_bytes"]["frozen"]
