@@ -315,12 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     from rotorlab.analysis.cli_commands import add_parsers as add_analysis
     from rotorlab.campaign.cli_commands import add_parsers as add_campaign
     from rotorlab.md.cli_commands import add_run_parsers
+    from rotorlab.training.cli_commands import add_parsers as add_training
     from rotorlab.viz.app_cli import add_parsers as add_app
 
     add_run_parsers(sub)
     add_analysis(sub)
     add_campaign(sub)
     add_app(sub)
+    add_training(sub)
     return p
 
 

@@ -164,3 +164,35 @@ def test_resolve_errors_are_clear(tmp_path):
         reg.restore("reference", {}, {"kind": "evil", "class": "os:system"})
     with pytest.raises(ValueError, match="pass it again"):
         reg.restore("custom:MyFF", None, None)
+
+
+@pytest.mark.slow
+def test_compressed_model_is_made_once_on_first_use(tmp_path, monkeypatch):
+    """Cards that do not ship the compressed copy (size) give the dp compress settings; the
+    copy is made on first use into a cache keyed by the model's hash, then reused."""
+    pytest.importorskip("deepmd")
+    import shutil
+
+    d = tmp_path / "m"
+    d.mkdir()
+    shutil.copy(MODEL_DIR / "model.pb", d / "model.pb")
+    shutil.copy(MODEL_DIR / "model-seed2.pb", d / "model-seed2.pb")
+    card = json.loads((MODEL_DIR / "card.json").read_text())
+    card["models"] = [{"file": "model.pb"}, {"file": "model-seed2.pb"}]
+    card["compression"] = {"from": "model.pb", "step": 0.05}
+    (d / "card.json").write_text(json.dumps(card))
+    (d / "README.md").write_text("# a card written as README.md\n")
+    monkeypatch.setenv("ROTORLAB_CACHE", str(tmp_path / "cache"))
+    from rotorlab.potentials.registry import _load_dir
+
+    info_ff = _load_dir(d, None, {"compressed": True})
+    made = sorted((tmp_path / "cache" / "models").glob("*.pb"))
+    assert len(made) == 1 and info_ff.path == made[0]
+    mtime = made[0].stat().st_mtime_ns
+    atoms = materials.get("LiBH4", (2, 2, 2), variant="P63mc-12")
+    ref = _load_dir(d, atoms, {})
+    comp = _load_dir(d, atoms, {"compressed": True})
+    assert made[0].stat().st_mtime_ns == mtime                    # reused, not remade
+    e0, f0 = ref.compute(atoms.positions, atoms.cell.array)[:2]
+    e1, f1 = comp.compute(atoms.positions, atoms.cell.array)[:2]
+    assert abs(e1 - e0) / len(atoms) < 1e-3 and np.abs(f1 - f0).max() < 0.05

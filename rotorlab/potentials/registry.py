@@ -101,14 +101,58 @@ class BundledModel:
         if compressed:
             comp = [p for p, m in zip(self.alternatives, self._alt_entries())
                     if m.get("compressed_from") == first.name]
-            if not comp:
+            if comp:
+                first = comp[0]
+            elif self.card.get("compression"):
+                first = self.compressed_path()
+            else:
                 raise ValueError(f"model {self.id} has no compressed copy of {first.name}")
-            first = comp[0]
         if ensemble:
             if len(self.files) < 2:
                 raise ValueError(f"model {self.id} has a single member; no ensemble")
             return DeePMDEnsemble([first, *self.files[1:]], symbols, **kwargs)
         return DeePMD(first, symbols, **kwargs)
+
+    def compressed_path(self) -> Path:
+        """The compressed driving model, made once on first use into a cache.
+
+        Cards whose compressed copy is not shipped (to keep the repository small) give the
+        ``dp compress`` settings in ``card["compression"]``; the result is cached under
+        ``$ROTORLAB_CACHE`` (default ``~/.cache/rotorlab``) keyed by the model's content
+        hash and the table step, so it is never stale.
+
+        Raises
+        ------
+        RuntimeError
+            ``dp compress`` failed (its last output lines are in the message).
+        """
+        import hashlib
+        import os
+        import subprocess
+        import sys
+
+        comp = self.card.get("compression") or {}
+        src = self.directory / comp.get("from", self.path.name)
+        step = float(comp.get("step", 0.01))
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+        cache = Path(os.environ.get("ROTORLAB_CACHE", Path.home() / ".cache" / "rotorlab"))
+        out = cache / "models" / f"{self.id}-{digest}-s{step:g}.pb"
+        if out.is_file():
+            return out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(f".tmp{os.getpid()}.pb")
+        dp = Path(sys.executable).with_name("dp")
+        cmd = [str(dp) if dp.exists() else "dp", "--tf", "compress", "-i", str(src), "-o",
+               str(tmp), "-s", f"{step:g}"]
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              cwd=out.parent)
+        if proc.returncode != 0 or not tmp.is_file():
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            tmp.unlink(missing_ok=True)
+            raise RuntimeError(f"could not compress {src} ({' '.join(cmd)}): {tail}")
+        os.replace(tmp, out)
+        return out
 
     def _alt_entries(self):
         return [m for m in self.card.get("models", []) if m.get("compressed_from")]
@@ -149,7 +193,7 @@ def model_info(model_id: str) -> BundledModel:
         if not p.is_file():
             raise FileNotFoundError(f"{card_path} lists {p.name}, which is missing in {d} "
                                     "(a Git LFS pointer not fetched, or an incomplete install?)")
-    text = (d / "CARD.md").read_text() if (d / "CARD.md").is_file() else ""
+    text = next(((d / n).read_text() for n in ("CARD.md", "README.md") if (d / n).is_file()), "")
     return BundledModel(id=model_id, directory=d, card=card, card_text=text, files=members,
                         alternatives=alts, material=card.get("material"))
 
