@@ -101,3 +101,6 @@ def add_potential_arg(p) -> None:
                    help="reference | bundled | MODEL_ID | PATH to a DeePMD model | "
                         "PATH1,PATH2,... (ensemble: first drives, all give the model "
                         "deviation) | KIND:ARG (a registered kind, e.g. ase:MODULE:FUNC)")
+    p.add_argument("--type-map", default=None, metavar="EL,EL,...",
+                   help="elements of a DeePMD model's types in model order, for a model whose "
+                        "own type map holds no element symbols (e.g. Li,B,H)")

@@ -209,6 +209,9 @@ class RunSpec:
     potential : str or tuple of str
         ``"reference"``, ``"bundled"``, a model file, a model id, ``"kind:argument"`` of a
         registered kind, or several model files (an ensemble; ``"a.pb,b.pb"`` is split).
+    type_map : sequence of str, optional
+        Element of each type of a DeePMD model, in the model's type order, for models whose
+        own type map does not hold element symbols (e.g. ``("Li", "B", "H")``).
     seed : int, optional
         PCG64 seed; ``None`` draws one, which :meth:`resolved` records.
     replica : int
@@ -248,6 +251,7 @@ class RunSpec:
     frame_interval: int = 10
     checkpoint_interval: int | None = None
     potential: Any = "reference"
+    type_map: tuple | None = None
     seed: int | None = None
     replica: int = 0
     relax: bool = False
@@ -329,6 +333,13 @@ class RunSpec:
         ci = _int("checkpoint_interval", self.checkpoint_interval, minimum=1, allow_none=True)
         s(self, "checkpoint_interval", ci)
         s(self, "potential", _norm_potential(self.potential))
+        s(self, "type_map", _norm_names("type_map", self.type_map))
+        if self.type_map is not None:
+            if len(set(self.type_map)) != len(self.type_map):
+                _fail("type_map", f"repeated elements in {list(self.type_map)}")
+            if self.potential_list[0].split(":")[0] in ("reference", "ase"):
+                _fail("type_map", "applies to DeePMD models only, not to "
+                                  f"{self.potential_list[0]!r}")
         seed = _int("seed", self.seed, minimum=0, allow_none=True)
         if seed is not None and seed >= 2 ** 63:
             _fail("seed", f"must be < 2**63, got {seed}")

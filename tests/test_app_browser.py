@@ -192,7 +192,7 @@ def test_page_loads_without_console_errors(context, app_url):
     pg = Page(context, app_url[0])
     time.sleep(2)
     assert pg.errors() == []
-    assert "LiBH4" in pg.text("rl-info") and "12 atoms" in pg.text("rl-info")
+    assert "LiBH4" in pg.text("rl-info") and "48 atoms" in pg.text("rl-info")
     pg.shot("setup")
     pg.page.close()
 

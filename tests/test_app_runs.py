@@ -20,6 +20,10 @@ MODEL = REPO / "datasets" / "models" / "tiny-LiBH4" / "model.pb"
 
 
 # ---------------------------------------------------------------- protobuf / uploads
+
+#: atoms of the LiBH4 unit cell the tests run (the study's 48-atom HT cell)
+N_LIBH4 = 48
+
 def _varint(n):
     out = bytearray()
     while True:
@@ -166,7 +170,7 @@ def test_runs_complete_are_private_and_cancel_resumes_exactly(tmp_path):
     assert rec.status == "completed" and ref.status == "completed", (rec.message, ref.message)
     x1 = open_store(rec.path)["positions"].values
     x2 = open_store(ref.path)["positions"].values
-    assert x1.shape == (1500 // 5 + 1, 12, 3)
+    assert x1.shape == (1500 // 5 + 1, N_LIBH4, 3)
     np.testing.assert_array_equal(x1, x2)       # cancel + resume == uninterrupted, bit for bit
     with pytest.raises(InputError, match="nothing to resume"):
         a.resume(rec.name)
@@ -255,7 +259,7 @@ def test_store_frames_are_read_lazily(tmp_path):
     np.testing.assert_allclose(shift, np.round(shift), atol=1e-9)   # whole-cell shifts only
     assert (frac[fr.rotor_id < 0] >= 0).all() and (frac[fr.rotor_id < 0] < 1).all()
     pdb = fr.pdb(0)
-    assert pdb.startswith("CRYST1") and pdb.count("ATOM ") == 12
+    assert pdb.startswith("CRYST1") and pdb.count("ATOM ") == N_LIBH4
     with pytest.raises(IndexError):
         fr.positions(11)
 

@@ -105,6 +105,11 @@ CLI_CASES = [
     ("missing ensemble member", RUN + ["-T", "300", "--steps", "5", "--potential",
                                        "a_missing.pb,b_missing.pb", "-o", "new.zarr"],
      "does not exist"),
+    ("type map with the reference potential", RUN + ["-T", "300", "--steps", "5", "--type-map",
+                                                     "Li,B,H", "-o", "new.zarr"],
+     "DeePMD models only"),
+    ("type map with repeats", RUN + ["-T", "300", "--steps", "5", "--potential", "tiny-LiBH4",
+                                     "--type-map", "Li,Li,H", "-o", "new.zarr"], "repeated"),
     ("missing spec file", ["run", "--spec", "nospec.yaml", "-o", "new.zarr"], "nospec.yaml"),
     ("invalid yaml spec", ["run", "--spec", "bad.yaml", "-o", "new.zarr"], "not valid YAML"),
     ("unknown spec field", ["run", "--spec", "unknown.yaml", "-o", "new.zarr"], "temprature"),
@@ -236,3 +241,21 @@ def test_deepmd_startup_noise_is_silenced_and_shown_with_debug(workspace, tmp_pa
     assert loud.returncode == 0 and "libcudart" in loud.stderr + loud.stdout
     assert np.isfinite(float(__import__("rotorlab").open_store(tmp_path / "q.zarr")
                              ["potential_energy"].values[-1]))
+
+
+def test_type_map_reaches_the_model(workspace, tmp_path, capsys):
+    """--type-map names a DeePMD model's types: the right order runs, a wrong length is one
+    clear line (the tiny test model has types Li, B, H)."""
+    pytest.importorskip("deepmd")
+    run = ["run", "LiBH4", "--variant", "P63mc-12", "--size", "2", "2", "2", "-T", "300",
+           "--steps", "4", "--frame-interval", "2", "-q", "--potential", "tiny-LiBH4"]
+    assert main(run + ["--type-map", "Li,B,H", "-o", str(tmp_path / "ok.zarr")]) == 0
+    from rotorlab.spec import RunSpec
+    from rotorlab.store import open_store
+
+    spec = RunSpec.from_dict(open_store(tmp_path / "ok.zarr").attrs["run_spec"])
+    assert spec.type_map == ("Li", "B", "H")
+    assert main(run + ["--type-map", "Li,B", "-o", str(tmp_path / "bad.zarr")]) == 2
+    err = capsys.readouterr().err
+    assert "type_map has 2 entries" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.zarr").exists()

@@ -455,7 +455,8 @@ def test_campaign_killed_and_restarted_recomputes_nothing_finished(tmp_path):
     mtimes = {q: q.stat().st_mtime_ns for q in done_store.rglob("*")}
     state = run_campaign(spec, out, workers=1, progress=False, collect=False)
     a, b = state.runs[short.name], state.runs[long_.name]
-    assert a["attempts"] == 1 and a["actions"] == ["started"]
+    # the finished run was not resubmitted: started once, skipped on the restart
+    assert a["attempts"] == 1 and a["actions"] == ["started", "skipped"]
     assert {q: q.stat().st_mtime_ns for q in done_store.rglob("*")} == mtimes
     assert b["status"] == "done" and b["attempts"] == 2 and b["actions"][-1] == "resumed"
     _assert_identical(_frames(out / "runs" / long_.name),

@@ -19,7 +19,7 @@ __all__ = ["add_run_parsers", "cmd_run", "cmd_resume", "cmd_relax", "spec_from_a
 _RUN_DEFAULTS = dict(mode="UC", equilibration=0, dt=None, thermostat="nhc", tau=100.0,
                      chain=3, potential="reference", frame_interval=10,
                      checkpoint_interval=None, seed=None, replica=0, relax=False,
-                     constrain_species=None, store_forces=False)
+                     constrain_species=None, store_forces=False, type_map=None)
 
 
 def spec_from_args(args):
@@ -52,7 +52,8 @@ def spec_from_args(args):
         thermostat_tau=args.tau, thermostat_chain=args.chain,
         equilibration_steps=args.equilibration, steps=args.steps,
         frame_interval=args.frame_interval, checkpoint_interval=args.checkpoint_interval,
-        potential=args.potential, seed=args.seed, replica=args.replica, relax=args.relax,
+        potential=args.potential, type_map=args.type_map, seed=args.seed,
+        replica=args.replica, relax=args.relax,
         store_forces=args.store_forces)
 
 
@@ -107,8 +108,10 @@ def cmd_relax(args) -> int:
     topo = detect(atoms, fields["material"], rotors=fields["rotors"])
     cell = atoms.cell.array
     atoms.positions = topo.whole_positions(atoms.positions, cell)
+    extra = {} if args.type_map is None else {
+        "type_map": [t for t in args.type_map.replace(" ", "").split(",") if t]}
     ff = resolve(args.potential, atoms=atoms, topology=topo, positions=atoms.positions,
-                 cell=cell, material=fields["material"])
+                 cell=cell, material=fields["material"], **extra)
     v0 = atoms.get_volume()
     out = relax(atoms, ff, cell=not args.fixed_cell, fmax=args.fmax, steps=args.steps,
                 optimizer=args.optimizer)

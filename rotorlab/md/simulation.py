@@ -195,6 +195,8 @@ class Simulation:
         Passed to :func:`rotorlab.md.relax.relax`.
     max_atoms : int, optional
         Refuse to build larger supercells (default :data:`rotorlab.spec.MAX_ATOMS`).
+    type_map : sequence of str, optional
+        Elements of a DeePMD model's types when its own type map has no element symbols.
 
     Raises
     ------
@@ -213,7 +215,7 @@ class Simulation:
                  size="quick", topology=None, overwrite=False, progress=True,
                  explosion_factor=5.0, min_distance=0.5, store_forces=False,
                  chunk_frames=50, observers=None, relax_kwargs=None, variant=None,
-                 rotors=None, replica=0, thermostat_chain=3, max_atoms=None):
+                 rotors=None, replica=0, thermostat_chain=3, max_atoms=None, type_map=None):
         import ase
 
         from rotorlab.spec import RunSpec
@@ -248,7 +250,8 @@ class Simulation:
             timestep=timestep, thermostat=thermostat, thermostat_tau=thermostat_tau,
             thermostat_chain=thermostat_chain, equilibration_steps=equilibration_steps,
             steps=steps, frame_interval=frame_interval, checkpoint_interval=checkpoint_interval,
-            potential=pspec, seed=seed, replica=replica, relax=relax, store_forces=store_forces,
+            potential=pspec, type_map=type_map, seed=seed, replica=replica, relax=relax,
+            store_forces=store_forces,
             chunk_frames=chunk_frames, explosion_factor=explosion_factor,
             min_distance=min_distance)
         self._setup(spec, atoms=atoms, topology=topology, ff=ff_obj, store=store,
@@ -332,8 +335,9 @@ class Simulation:
 
         # ---- potential (the registry is the only place a spec becomes a force field)
         if ff is None:
+            extra = {} if spec.type_map is None else {"type_map": list(spec.type_map)}
             ff = resolve(spec.potential_string, atoms=atoms, topology=topology,
-                         positions=positions, cell=cell, material=spec.material)
+                         positions=positions, cell=cell, material=spec.material, **extra)
         elif hasattr(ff, "bind"):
             ff.bind(symbols)
         check_species(ff, symbols)
