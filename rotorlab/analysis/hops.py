@@ -30,11 +30,11 @@ from .base import Analyzer, Result, scalar
 
 
 def _site_distances(site_frac: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    d = site_frac[:, None] - site_frac[None]
-    d -= np.round(d)
-    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    r = np.linalg.norm((d[:, :, None] + shifts[None, None]) @ cell, axis=-1).min(axis=-1)
-    return r
+    """Minimum-image distances [Å] between sites given in fractional coordinates."""
+    from rotorlab.geometry import minimum_image
+
+    d = (site_frac[:, None] - site_frac[None]) @ cell
+    return np.linalg.norm(minimum_image(d, cell), axis=-1)
 
 
 def find_sites(ds: xr.Dataset, species: str | None = None, spacing: float = 0.25, smooth: float = 0.4,
