@@ -47,6 +47,8 @@ nitpicky = True
 # cannot resolve and are not checked. Everything under ``rotorlab.`` is.
 nitpick_ignore_regex = [
     (r"py:.*", r"(?!rotorlab\b).*"),
+    # private modules (``rotorlab._safety`` ...) are not part of the API reference
+    (r"py:.*", r"rotorlab\._.*"),
 ]
 # Parts that other work adds (docstrings may already name them): a reference to one that is
 # not in this checkout is not checked; once it exists, references to it are.
@@ -77,7 +79,8 @@ nb_execution_in_temp = True          # files a notebook writes stay out of the s
 nb_execution_show_tb = True
 nb_merge_streams = True
 # Widget views (nglview, Panel) need a live kernel; their static fallbacks are shown.
-suppress_warnings = ["mystnb.unknown_mime_type"]
+# notebooks use ### for their sections under the # title
+suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 
 # -- HTML -----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from rotorlab.materials import get
-from rotorlab.topology import detect
+from rotorlab.materials import detect
 from rotorlab.training import configs as C
 
 

@@ -97,7 +97,7 @@ def md_sanity(model, atoms, temperature, steps, workdir, *, timestep=2.0, frame_
 
     from rotorlab.md.simulation import Simulation, SimulationExploded
     from rotorlab.store import open_store
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
     topo = detect(atoms)
     wd = Path(workdir)

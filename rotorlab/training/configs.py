@@ -37,7 +37,7 @@ def min_distance(atoms, rmax=3.0) -> float:
 def _topology(atoms, topology):
     if topology is not None:
         return topology
-    from rotorlab.topology import detect
+    from rotorlab.materials import detect
 
     return detect(atoms)
 

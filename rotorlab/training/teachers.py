@@ -278,7 +278,7 @@ class ReferenceTeacher(Teacher):
 
     def prepare(self, atoms) -> None:
         from rotorlab.potentials.reference import ReferenceForceField
-        from rotorlab.topology import detect
+        from rotorlab.materials import detect
 
         key = self._key(atoms)
         if key in self._ffs:
