@@ -431,7 +431,11 @@ def test_checkpoint_interrupted_write_keeps_previous(tmp_path):
     st.write_checkpoint({"x": np.arange(3.0)}, {"step": 1})
     st.write_checkpoint({"x": np.arange(3.0) * 2}, {"step": 2})
     versions = sorted(k for k in zarr.open_group(p)["checkpoint"].group_keys())
-    assert len(versions) == 1  # old versions are removed after the pointer moves
+    # older versions are removed after the pointer moves; the previous one stays for
+    # readers that read the pointer just before it moved
+    assert versions == ["v000001", "v000002"]
+    st.write_checkpoint({"x": np.arange(3.0) * 2}, {"step": 2})
+    assert sorted(zarr.open_group(p)["checkpoint"].group_keys()) == ["v000002", "v000003"]
     # simulate a kill half-way through the next checkpoint: new version, no pointer
     cp = zarr.open_group(p, mode="a")["checkpoint"]
     sub = cp.create_group("v000099")
@@ -442,8 +446,49 @@ def test_checkpoint_interrupted_write_keeps_previous(tmp_path):
     st = TrajectoryStore.open(p, "a")
     st.write_checkpoint({"x": np.ones(2)}, {"step": 3})
     keys = sorted(zarr.open_group(p)["checkpoint"].group_keys())
-    assert keys == ["v000100"]  # leftover cleaned, numbering never reuses a name
+    assert keys == ["v000003", "v000100"]  # leftover cleaned, numbering never reuses a name
     assert st.read_checkpoint()[1] == {"step": 3}
+
+
+def test_checkpoint_readers_never_fail_while_the_writer_rotates(tmp_path):
+    # CI once saw a reader (the campaign's store_status) find the pointer, then the version
+    # it named already removed: KeyError.  A writer process rotates checkpoints as fast as
+    # it can while this process reads them; every read sees a complete checkpoint.
+    p = tmp_path / "r.zarr"
+    st = new_store(p)
+    st.write_checkpoint({"x": np.zeros(64)}, {"step": 0})
+    st.close()
+    code = textwrap.dedent(f"""
+        import numpy as np, sys
+        from rotorlab.store import TrajectoryStore
+        st = TrajectoryStore.open({str(p)!r}, "a")
+        for i in range(1, 400):
+            st.write_checkpoint({{"x": np.full(64, float(i))}}, {{"step": i}})
+        st.close()
+    """)
+    w = subprocess.Popen([sys.executable, "-c", code])
+    reads, errors, last = 0, [], -1
+    try:
+        while w.poll() is None or reads == 0:
+            r = TrajectoryStore.open(p, "r")
+            try:
+                assert r.has_checkpoint
+                arrays, meta = r.read_checkpoint()
+                # a version is whole: its arrays belong to its own step, never zeros of a
+                # removed chunk; steps never go backwards
+                assert np.all(arrays["x"] == float(meta["step"])), meta
+                assert meta["step"] >= last
+                last = meta["step"]
+                reads += 1
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                errors.append(repr(exc))
+            if w.poll() is not None and reads:
+                break
+    finally:
+        w.wait(timeout=120)
+    assert w.returncode == 0
+    assert not errors, errors[:3]
+    assert reads > 5
 
 
 def test_checkpoint_is_one_packed_array_and_detects_damage(tmp_path):
@@ -488,7 +533,9 @@ def test_checkpoint_of_older_layout_still_reads(tmp_path):
     np.testing.assert_array_equal(arrays["n"], np.arange(4).reshape(2, 2))
     st.write_checkpoint({"x": np.zeros(1)}, {"step": 8})  # and is replaced by the new layout
     assert st.read_checkpoint()[1] == {"step": 8}
-    assert sorted(zarr.open_group(p)["checkpoint"].group_keys()) == ["v000002"]
+    assert sorted(zarr.open_group(p)["checkpoint"].group_keys()) == ["v000001", "v000002"]
+    st.write_checkpoint({"x": np.zeros(1)}, {"step": 9})
+    assert sorted(zarr.open_group(p)["checkpoint"].group_keys()) == ["v000002", "v000003"]
 
 
 def test_no_pickle_in_store(tmp_path):

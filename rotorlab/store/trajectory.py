@@ -83,6 +83,7 @@ import re
 import shutil
 import socket
 import sys
+import time
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
@@ -1429,13 +1430,31 @@ class TrajectoryStore:
         return self._current_checkpoint() is not None
 
     def _current_checkpoint(self):
-        if "checkpoint" not in set(self._group.group_keys()):
+        # A reader may look while the writer moves the pointer: the writer keeps the
+        # previous version until the next one is current (write_checkpoint), and a
+        # reader that still loses the race (pointer read, version removed before it is
+        # opened) reads the pointer again.
+        for attempt in range(5):
+            if "checkpoint" not in set(self._group.group_keys()):
+                return None
+            cp = self._group["checkpoint"]
+            cur = cp.attrs.get("current")
+            if cur is None:
+                return None
+            try:
+                with warnings.catch_warnings():
+                    # a version the writer is creating right now is listed before its
+                    # metadata exists; zarr warns about it
+                    warnings.filterwarnings("ignore", "Object at .* is not recognized")
+                    if cur in set(cp.group_keys()):
+                        return cp[cur]
+            except (KeyError, FileNotFoundError):
+                pass
+            if self.mode == "r" and attempt < 4:
+                time.sleep(0.05 * (attempt + 1))
+                continue
             return None
-        cp = self._group["checkpoint"]
-        cur = cp.attrs.get("current")
-        if cur is None or cur not in set(cp.group_keys()):
-            return None
-        return cp[cur]
+        return None
 
     def write_checkpoint(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
         """Write everything needed to continue the run bit-for-bit.
@@ -1490,6 +1509,7 @@ class TrajectoryStore:
             pos += len(b)
             parts.append(b)
         blob = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        previous = cp.attrs.get("current")
         sub = cp.create_group(name, attributes={
             "meta_json": meta_json, "format": "packed-1", "arrays": names,
             "shapes": {k: list(arrs[k].shape) for k in names},
@@ -1501,8 +1521,11 @@ class TrajectoryStore:
             if blob.size:
                 z[...] = blob
         cp.attrs["current"] = name  # the commit point (written only after the data)
-        for k in existing:  # older versions and leftovers of interrupted writes
-            if k != name:
+        # Older versions and leftovers of interrupted writes go; the previous version
+        # stays until the next checkpoint, so a reader that read the pointer just before
+        # it moved still finds the version it points to.
+        for k in existing:
+            if k not in (name, previous):
                 shutil.rmtree(self.path / "checkpoint" / k, ignore_errors=True)
 
     def read_checkpoint(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
