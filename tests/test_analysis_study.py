@@ -20,6 +20,7 @@ from rotorlab.analysis import transport as tr
 from rotorlab.analysis.replicas import ReplicaSet, check_condition
 from rotorlab.analysis.rotor_dynamics import RotorDynamics, fit_ivanov, integrated_time, ivanov_tau
 from rotorlab.cli import main
+from rotorlab.store.chunks import LocalChunks
 
 # ------------------------------------------------------------------------ collective transport
 
@@ -370,3 +371,42 @@ def test_zarr_blocks_read_in_chunk_pieces_are_exact(tmp_path, monkeypatch):
     for atoms in (None, np.array([1, 2, 3]), np.array([0, 5, 9]), np.array([0, 30]), np.array([], dtype=int)):
         got = _data.read_block(st, "positions", slice(7, 333), atoms)
         np.testing.assert_array_equal(got, ref if atoms is None else ref[:, atoms])
+
+
+def test_direct_chunk_reads_equal_zarr_and_other_layouts_use_zarr(tmp_path, monkeypatch):
+    """The analyses' direct reader of a store's chunk files returns exactly what zarr
+    returns, for every frame range and atom selection; arrays in any other layout (another
+    codec, chunks split along atoms) are read through zarr."""
+    import zarr
+
+    from rotorlab.analysis import _data
+
+    ds = brownian(n_ions=16, n_frames=400)
+    p = write_store(ds, tmp_path / "s.zarr", chunk_frames=30)
+    z = zarr.open_group(p, mode="r")["positions"]
+    lc = LocalChunks.for_array(z)
+    assert lc is not None
+    calls = []
+    orig = LocalChunks.chunk
+    monkeypatch.setattr(LocalChunks, "chunk", lambda self, i, out=None: calls.append(i) or orig(self, i, out))
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        a = int(rng.integers(0, 399))
+        b = int(rng.integers(a + 1, 401))
+        atoms = [None, np.arange(z.shape[1]), np.sort(rng.choice(z.shape[1], 5, replace=False)),
+                 np.arange(2, 9)][int(rng.integers(0, 4))]
+        got = _data._read_zarr_block(z, a, b, atoms)
+        ref = z[a:b] if atoms is None else z[a:b][:, atoms]
+        assert got.dtype == np.float64 and got.flags.writeable
+        np.testing.assert_array_equal(got, ref)
+    assert calls  # the direct reader did the work
+    # other layouts: gzip instead of zstd, and chunks split along the atom axis
+    g = zarr.open_group(tmp_path / "other.zarr", mode="w", zarr_format=3)
+    data = rng.normal(size=(50, 6, 3))
+    for name, kw in (("gz", {"chunks": (10, 6, 3), "compressors": [zarr.codecs.GzipCodec()]}),
+                     ("split", {"chunks": (10, 3, 3)})):
+        arr = g.create_array(name, shape=data.shape, dtype="f8", **kw)
+        arr[...] = data
+        assert LocalChunks.for_array(arr) is None
+        np.testing.assert_array_equal(_data._read_zarr_block(arr, 3, 47, np.array([0, 4])),
+                                      data[3:47][:, [0, 4]])

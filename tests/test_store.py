@@ -546,3 +546,22 @@ def test_no_pickle_in_store(tmp_path):
     for f in p.rglob("zarr.json"):
         meta = json.loads(f.read_text())
         assert "pickle" not in json.dumps(meta).lower(), f
+
+
+def test_read_views_see_a_store_recreated_at_the_same_path(tmp_path):
+    # read-only opens keep static variables (species, masses...) they decoded before; a
+    # store replaced at the same path must never be shown with the old one's values
+    p = tmp_path / "r.zarr"
+    new_store(p).close()
+    assert list(open_store(p)["species"].values) == list(SPECIES)
+    other = ["Na" if s == "Li" else s for s in SPECIES]
+    TrajectoryStore.create(p, species=other, masses=np.asarray(MASSES) * 2, rotor_id=ROTOR_ID,
+                           rotor_kind=["BH4"], orientation_atoms=[[1, 2]],
+                           attrs={"material": "x", "constraint_mode": "UC", "target_temperature": 1.0,
+                                  "timestep": 0.5, "thermostat": "nve", "potential_id": "t",
+                                  "potential_version": "0", "mobile_species": "Na",
+                                  "mobile_charge": 1.0},
+                           overwrite=True).close()
+    ds = open_store(p)
+    assert list(ds["species"].values) == other
+    np.testing.assert_allclose(ds["mass"].values, np.asarray(MASSES) * 2)

@@ -20,6 +20,7 @@ import zarr
 
 from rotorlab.store import (NotAStore, StoreDamaged, StoreExists, StoreLocked, TrajectoryStore,
                             frame_validity, import_trajectory, open_store)
+from rotorlab.store.chunks import LocalChunks
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_store import N, assert_frames_equal, make_frames, new_store  # noqa: E402
@@ -549,17 +550,31 @@ def test_export_refuses_existing_file_and_never_writes_into_the_store(tmp_path):
     assert not [p for p in tmp_path.iterdir() if "rotorlab-tmp" in p.name]
 
 
-def test_analysis_fast_reads_of_a_damaged_chunk_name_store_and_variable(tmp_path):
-    """Analyses read stores through zarr directly in large blocks; a damaged chunk found
-    there must still raise StoreDamaged naming store and variable, not a bare codec error."""
+@pytest.mark.parametrize("kind", ["delete", "truncate", "bitflip"])
+def test_analysis_fast_reads_of_a_damaged_chunk_name_store_and_variable(tmp_path, kind):
+    """Analyses read a store's chunk files directly in large blocks; a damaged chunk found
+    there must still raise StoreDamaged naming store and variable, not a bare codec error
+    (nor, for a deleted chunk, zarr's silent fill value)."""
     from rotorlab.analysis import _data
 
     p = tmp_path / "run.zarr"
     build_501(p)
     ds = open_store(p)
-    assert _data._zarr_source(ds, "positions") is not None      # the fast path is taken
-    _damage(p / "positions" / "c" / "2" / "0" / "0", "bitflip")
+    z = _data._zarr_source(ds, "positions")
+    assert z is not None                                         # the fast path is taken
+    assert LocalChunks.for_array(z[0]) is not None        # and reads the files itself
+    _damage(p / "positions" / "c" / "2" / "0" / "0", kind)
+    # damaged after the store was opened (the view still spans all 501 frames)
+    with pytest.raises(StoreDamaged, match=rf"store {p}: variable 'positions'"):
+        _data.read_block(ds, "positions", slice(0, 501))
     _data._ZARR_CACHE.clear()
+    if kind == "delete":
+        # found when opening: the view is cut before the missing chunk, with a warning
+        with pytest.warns(RuntimeWarning, match="chunk file missing"):
+            ds = open_store(p)
+        assert ds.sizes["frame"] == 100
+        assert np.isfinite(_data.read_block(ds, "positions", slice(0, 100))).all()
+        return
     ds = open_store(p)
     with pytest.raises(StoreDamaged, match=rf"store {p}: variable 'positions'"):
         _data.read_block(ds, "positions", slice(0, 501))

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import xarray as xr
 
+from rotorlab.store.chunks import LocalChunks
+
 #: Default memory budget (bytes) for one block of data materialised by an analysis.
 DEFAULT_MEMORY = 256 * 2**20
 
@@ -133,6 +135,8 @@ def mobile_indices(ds: xr.Dataset, species_: str | None = None) -> np.ndarray:
 
 
 _ZARR_CACHE: dict = {}
+#: id(zarr array) -> (array, LocalChunks or None): the direct-read decision per opened array
+_LOCAL_CHUNKS: dict = {}
 
 
 def _elem(da: xr.DataArray, f: int) -> np.ndarray:
@@ -270,6 +274,24 @@ ZARR_DECODE_BYTES = 32 * 2**20
 
 def _read_zarr_block(arr, a: int, b: int, atoms: np.ndarray | None) -> np.ndarray:
     """``arr[a:b]`` (atoms selected on axis 1) as a new float64 array, in pieces of whole chunks."""
+    direct = _LOCAL_CHUNKS.get(id(arr), (None, False))
+    if direct[0] is not arr:
+        direct = (arr, LocalChunks.for_array(arr))
+        if len(_LOCAL_CHUNKS) > 256:
+            _LOCAL_CHUNKS.clear()
+        _LOCAL_CHUNKS[id(arr)] = direct
+    if direct[1] is not None:
+        width = (arr.shape[1:] if atoms is None
+                 else (np.asarray(atoms).size,) + tuple(arr.shape[2:]))
+        out = np.empty((b - a,) + tuple(width), dtype=np.float64)
+        if out.size:
+            sel = None
+            if atoms is not None:
+                atoms = np.asarray(atoms, dtype=np.int64)
+                sel = (slice(int(atoms[0]), int(atoms[-1]) + 1)
+                       if atoms.size and np.all(np.diff(atoms) == 1) else atoms)
+            direct[1].read(out, a, b, sel)
+        return out
     shape1 = tuple(arr.shape[1:])
     if atoms is None:
         sel, width = slice(None), shape1

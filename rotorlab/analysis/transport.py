@@ -42,7 +42,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from ._kernels import msd_fft_rows
+from ._kernels import msd_fft_rows, msd_fft_sum
 from .base import Analyzer, Result, scalar
 
 MODES = ("UC", "RC", "RTC", "RTVC")
@@ -186,7 +186,7 @@ def _ion_msd_sum(staged: np.ndarray, frames: slice, memory) -> np.ndarray:
     L = len(range(*frames.indices(staged.shape[1])))
     out = np.zeros(L)
     for b in _data.atom_batches(staged.shape[0], L, memory, copies=_MSD_COPIES):
-        out += msd_fft_rows(np.asarray(staged[b, frames])).sum(axis=0)
+        out += msd_fft_sum(np.asarray(staged[b, frames]))
     return out
 
 
@@ -201,8 +201,7 @@ def _block_msd_sums(staged, n_blocks: int, L: int, memory) -> np.ndarray:
     for b in _data.atom_batches(N, n_blocks * L, memory, copies=_MSD_COPIES):
         x = np.asarray(staged[b, 0:n_blocks * L])  # (n, nb*L, 3)
         n = x.shape[0]
-        m = msd_fft_rows(x.reshape(n * n_blocks, L, 3)).reshape(n, n_blocks, L)
-        out += m.sum(axis=0)
+        out += msd_fft_sum(x.reshape(n, n_blocks, L, 3).swapaxes(0, 1))
     return out
 
 
@@ -222,6 +221,13 @@ def collective_msd(x: np.ndarray) -> np.ndarray:
     """
     X = np.asarray(x, dtype=float).sum(axis=1)
     return msd_fft_rows(X[None])[0]
+
+
+def _as_slice(ix: np.ndarray):
+    """A slice for a contiguous run of indices (a view instead of a fancy-index copy)."""
+    if ix.size and np.all(np.diff(ix) == 1):
+        return slice(int(ix[0]), int(ix[-1]) + 1)
+    return ix
 
 
 def _stage(ds: xr.Dataset, idx: np.ndarray, drift: str, memory: float):
@@ -247,8 +253,8 @@ def _stage(ds: xr.Dataset, idx: np.ndarray, drift: str, memory: float):
         else:
             ref = np.arange(m.size)
         read_atoms = np.union1d(ref, idx)
-        loc = np.searchsorted(read_atoms, idx)
-        rloc = np.searchsorted(read_atoms, ref)
+        loc = _as_slice(np.searchsorted(read_atoms, idx))
+        rloc = _as_slice(np.searchsorted(read_atoms, ref))
         w = m[ref] / m[ref].sum()
     for fs in _data.frame_chunks(ds, max(read_atoms.size, 1) * 3 * 8 * 3, 0.25 * memory):
         xb = _data.read_block(ds, "positions", fs, read_atoms)
@@ -410,43 +416,43 @@ class Transport(Analyzer):
                                 attrs={"units": "Å^2"})
         block_da["block_lag_time"].attrs["units"] = "ps"
         nan = float("nan")
-        res = xr.Dataset()
-        res["D_tr"] = xr.DataArray(nan if below else D, attrs={
+        rv = {}  # one Dataset constructor (21 __setitem__ calls cost more than the maths)
+        rv["D_tr"] = xr.Variable((), nan if below else D, attrs={
             "units": "cm^2/s", "long_name": "tracer diffusion coefficient",
             "method": f"least-squares slope/6 of all-origin FFT MSD over lag window {self.window} "
                       f"x block duration ({self.n_blocks} blocks); drift removal: {drift}"})
-        res["D_tr_err"] = xr.DataArray(nan if below else D_err, attrs={
+        rv["D_tr_err"] = xr.Variable((), nan if below else D_err, attrs={
             "units": "cm^2/s", "method": f"standard error of slopes over {self.n_blocks} independent blocks"})
-        res["D_tr_bound"] = xr.DataArray(U.D_MEASURABLE_CM2_S if below else nan, attrs={
+        rv["D_tr_bound"] = xr.Variable((), U.D_MEASURABLE_CM2_S if below else nan, attrs={
             "units": "cm^2/s", "long_name": "upper bound of D_tr when below measurable"})
-        res["below_measurable"] = xr.DataArray(below, attrs={
+        rv["below_measurable"] = xr.Variable((), below, attrs={
             "units": "1", "threshold_cm2_s": U.D_MEASURABLE_CM2_S})
         s_attrs = {"reason": t_reason} if t_reason else {}
-        res["sigma"] = xr.DataArray(nan if below else sig, attrs={
+        rv["sigma"] = xr.Variable((), nan if below else sig, attrs={
             "units": "mS/cm", "long_name": "Nernst-Einstein ionic conductivity", **s_attrs})
-        res["sigma_err"] = xr.DataArray(nan if below else sig_err, attrs={"units": "mS/cm", **s_attrs})
-        res["sigma_bound"] = xr.DataArray(sig_bound if below else nan, attrs={
+        rv["sigma_err"] = xr.Variable((), nan if below else sig_err, attrs={"units": "mS/cm", **s_attrs})
+        rv["sigma_bound"] = xr.Variable((), sig_bound if below else nan, attrs={
             "units": "mS/cm", "long_name": "upper bound of sigma when below measurable", **s_attrs})
-        res["msd_exponent"] = xr.DataArray(beta, attrs={
+        rv["msd_exponent"] = xr.Variable((), beta, attrs={
             "units": "1", "long_name": "log-log slope of the MSD over the fit window (1: diffusive)"})
-        res["msd_fit_end"] = xr.DataArray(msd_end, attrs={
+        rv["msd_fit_end"] = xr.Variable((), msd_end, attrs={
             "units": "Å^2", "long_name": "MSD at the end of the fit window"})
-        res["diffusive"] = xr.DataArray(diffusive, attrs={
+        rv["diffusive"] = xr.Variable((), diffusive, attrs={
             "units": "1", "criterion": f"{self.min_exponent:g} <= msd_exponent <= "
                                        f"{self.max_exponent:g} and msd_fit_end >= "
                                        f"{self.min_msd:g} Å^2", "reason": "; ".join(why)})
-        res["D_tr_blocks"] = xr.DataArray(Db, dims="block", attrs={"units": "cm^2/s"})
+        rv["D_tr_blocks"] = xr.Variable("block", Db, attrs={"units": "cm^2/s"})
         # collective (charge) transport
-        res["D_sigma"] = xr.DataArray(Dc, attrs={
+        rv["D_sigma"] = xr.Variable((), Dc, attrs={
             "units": "cm^2/s", "long_name": "charge (collective) diffusion coefficient",
             "method": "slope/(6 N) of the all-origin MSD of the summed carrier displacement over the "
                       f"same lag window; drift removal: {drift}"})
-        res["D_sigma_err"] = xr.DataArray(Dc_err, attrs={
+        rv["D_sigma_err"] = xr.Variable((), Dc_err, attrs={
             "units": "cm^2/s", "method": f"standard error of slopes over {self.n_blocks} independent blocks"})
-        res["D_sigma_blocks"] = xr.DataArray(Dcb, dims="block", attrs={"units": "cm^2/s"})
-        res["sigma_collective"] = xr.DataArray(ne(Dc), attrs={
+        rv["D_sigma_blocks"] = xr.Variable("block", Dcb, attrs={"units": "cm^2/s"})
+        rv["sigma_collective"] = xr.Variable((), ne(Dc), attrs={
             "units": "mS/cm", "long_name": "conductivity from the collective (charge) MSD", **s_attrs})
-        res["sigma_collective_err"] = xr.DataArray(ne(Dc_err), attrs={"units": "mS/cm", **s_attrs})
+        rv["sigma_collective_err"] = xr.Variable((), ne(Dc_err), attrs={"units": "mS/cm", **s_attrs})
         if Dc > 0 and not below and np.all(Dcb > 0):
             H = D / Dc
             H_err = H * float(np.hypot(D_err / D, Dc_err / Dc))
@@ -456,12 +462,13 @@ class Transport(Analyzer):
             h_reason = ("D_tr below measurable" if below else
                         "a collective block slope is not positive: the charge MSD is too noisy for a "
                         "Haven ratio; run longer or pool replicas")
-        res["haven_ratio"] = xr.DataArray(H, attrs={"units": "1", "long_name": "Haven ratio D_tr / D_sigma",
+        rv["haven_ratio"] = xr.Variable((), H, attrs={"units": "1", "long_name": "Haven ratio D_tr / D_sigma",
                                                     "reason": h_reason})
-        res["haven_ratio_err"] = xr.DataArray(H_err, attrs={"units": "1", "method": "linear error propagation"})
-        res["volume"] = xr.DataArray(V, attrs={"units": "Å^3"})
-        res["temperature"] = xr.DataArray(T, attrs={"units": "K", **s_attrs})
-        res["n_ions"] = xr.DataArray(int(N), attrs={"units": "1"})
+        rv["haven_ratio_err"] = xr.Variable((), H_err, attrs={"units": "1", "method": "linear error propagation"})
+        rv["volume"] = xr.Variable((), V, attrs={"units": "Å^3"})
+        rv["temperature"] = xr.Variable((), T, attrs={"units": "K", **s_attrs})
+        rv["n_ions"] = xr.Variable((), int(N), attrs={"units": "1"})
+        res = xr.Dataset(rv)
         res.attrs.update({"mobile_species": str(_data.species(ds)[idx[0]]), "charge_e": q,
                           "fit_window": list(self.window), "n_blocks": self.n_blocks, "drift": drift})
         self._set(msd=msd_da, block_msd=block_da, msd_collective=cmsd_da, result=res)

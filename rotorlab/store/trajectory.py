@@ -95,6 +95,7 @@ from typing import Any
 import numpy as np
 
 from rotorlab._safety import OutputExists, UnsafeOutput, describe_contents, protected_reason
+from rotorlab.store.chunks import LocalChunks
 
 __all__ = ["TrajectoryStore", "open_store", "SCHEMA", "FRAME_VARS", "REQUIRED_ATTRS",
            "StoreExists", "NotAStore", "StoreLocked", "StoreDamaged", "Damage",
@@ -518,7 +519,33 @@ def _checkpoint_n(group) -> int | None:
         return None
 
 
-def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = False):
+#: decoded static variables (species, masses, rotor ids...) of stores opened before, keyed
+#: by the identity (inode, size, mtime) of every file of the variable: written once when a
+#: store is created, they are read from disk again only when one of those files changes
+_STATIC_CACHE: dict = {}
+
+
+def _static_values(path: Path, name: str, arr) -> np.ndarray:
+    root = os.path.join(str(path), name)
+    ident = []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            st = os.stat(os.path.join(dirpath, f))
+            ident.append((os.path.relpath(os.path.join(dirpath, f), root), st.st_ino,
+                          st.st_size, st.st_mtime_ns))
+    key = (os.path.realpath(root), tuple(sorted(ident)))
+    hit = _STATIC_CACHE.get(key)
+    if hit is None:
+        hit = np.asarray(arr[...])
+        hit.flags.writeable = False
+        if len(_STATIC_CACHE) > 512:
+            _STATIC_CACHE.clear()
+        _STATIC_CACHE[key] = hit
+    return hit.copy()
+
+
+def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = False,
+          arrays: Mapping | None = None):
     """Inspect every frame variable: returns (committed, lengths, uncommitted, damage, notes).
 
     ``verify="all"`` decodes every committed chunk (checksum + decompression + shape),
@@ -526,9 +553,10 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
     every chunk file is always checked.
     """
     C = int(attrs["chunk_frames"])
-    keys = set(group.array_keys())
-    names = [v for v in FRAME_VARS if v in keys]
-    arrays = {v: group[v] for v in names}
+    if arrays is None:
+        arrays = dict(group.arrays())  # one listing: names and metadata together
+    names = [v for v in FRAME_VARS if v in arrays]
+    arrays = {v: arrays[v] for v in names}
     lengths = {v: int(a.shape[0]) for v, a in arrays.items()}
     notes: list[str] = []
     damage: list[Damage] = []
@@ -552,9 +580,10 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
         decode = set(range(nch)) if verify == "all" else {nch - 1} if nch else set()
         pending = sorted(decode)
         bad_chunks = set()
+        spath, ndim = str(path), a.ndim
         for i in range(nch):
-            rel = _chunk_rel(v, a.ndim, i)
-            if not (path / rel).is_file():
+            rel = _chunk_rel(v, ndim, i)
+            if not os.path.isfile(os.path.join(spath, rel)):
                 damage.append(Damage(v, i, i * C, min((i + 1) * C, last),
                                      "chunk file missing", rel))
                 bad_chunks.add(i)
@@ -570,9 +599,14 @@ def _scan(path: Path, group, attrs: dict, verify: str, *, checkpoint: bool = Fal
             run.append(i)
         if run:
             runs.append(run)
+        direct = LocalChunks.for_array(a)
         for run in runs:
             try:
-                a[run[0] * C:min((run[-1] + 1) * C, last)]
+                if direct is not None:  # the store's own layout: checksum + zstd + size
+                    for i in run:
+                        direct.chunk(i)
+                else:
+                    a[run[0] * C:min((run[-1] + 1) * C, last)]
                 good.update(run)
             except Exception:
                 pass
@@ -680,7 +714,8 @@ class TrajectoryStore:
         ``"r"`` (read only) or ``"a"`` (append).
     """
 
-    def __init__(self, path: Path, group, mode: str, n_valid: int):
+    def __init__(self, path: Path, group, mode: str, n_valid: int, *,
+                 arrays: Mapping | None = None, static: Mapping | None = None):
         self.path = Path(path)
         self.mode = mode
         self._group = group
@@ -689,8 +724,12 @@ class TrajectoryStore:
         self._n_atoms = int(a["n_atoms"])
         self._n_rotors = int(a["n_rotors"])
         self._n_committed = int(n_valid)
-        keys = set(group.array_keys())
+        keys = set(arrays) if arrays is not None else set(group.array_keys())
         self._vars = [v for v in FRAME_VARS if v in keys]
+        #: read-only views: the arrays and static values opened once by open() (a writer
+        #: resizes its arrays, so it always reopens them)
+        self._ro_arrays = dict(arrays) if arrays is not None and mode == "r" else None
+        self._ro_static = dict(static) if static is not None and mode == "r" else None
         self._buffer: dict[str, list[np.ndarray]] = {v: [] for v in self._vars}
         self._n_buffered = 0
         self._lock: _WriterLock | None = None
@@ -1042,19 +1081,21 @@ class TrajectoryStore:
             raise NotAStore(f"{path} is not a rotorlab trajectory store "
                             f"(rotorlab_schema={attrs.get('rotorlab_schema')!r}, "
                             f"expected {SCHEMA!r})")
-        keys = set(group.array_keys())
-        missing = [v for v in _ALWAYS + _STATIC_VARS if v not in keys]
+        members = dict(group.arrays())  # one listing: names and metadata together
+        missing = [v for v in _ALWAYS + _STATIC_VARS if v not in members]
         if missing:
             raise StoreDamaged(f"{path} is damaged: missing variable(s) {missing}")
+        static = {}
         for v in _STATIC_VARS:
             try:
-                group[v][...]
+                static[v] = _static_values(path, v, members[v])
             except Exception as exc:
                 raise StoreDamaged(f"{path}: static variable {v!r} is unreadable ({exc}); "
                                    f"the store cannot be repaired") from exc
 
         C = int(attrs["chunk_frames"])
-        committed, lengths, uncommitted, damage, notes = _scan(path, group, attrs, verify)
+        committed, lengths, uncommitted, damage, notes = _scan(path, group, attrs, verify,
+                                                               arrays=members)
         total = max(max(lengths.values()), committed)
         detail = "; ".join([str(d) for d in damage] + notes
                            + ([f"{uncommitted} frame(s) beyond the commit point (interrupted "
@@ -1069,7 +1110,8 @@ class TrajectoryStore:
                     f"complete, consistent chunk; keeping {keep} frame(s) ({detail}); cut from "
                     f"this read-only view only (disk unchanged){hint}",
                     RuntimeWarning, stacklevel=3)
-            return cls(path, group, mode, keep)
+            # a read-only view keeps the arrays and static values it has already opened
+            return cls(path, group, mode, keep, arrays=members, static=static)
 
         for p in path.rglob("*.partial"):  # leftovers of interrupted atomic writes
             p.unlink(missing_ok=True)
@@ -1383,14 +1425,15 @@ class TrajectoryStore:
         # extending, or one killed between resizing two variables, has frame arrays of
         # different lengths, which open_zarr refuses; every view is cut to the committed
         # frames anyway.
-        group = zarr.open_group(self.path, mode="r", zarr_format=3)
+        ro = self._ro_arrays
+        group = self._group if ro is not None else zarr.open_group(self.path, mode="r", zarr_format=3)
         n = self._n_committed
         want = dict(chunks) if isinstance(chunks, Mapping) else {}
         data_vars, coords = {}, {}
         for v in FRAME_VARS:
             if v not in self._vars:
                 continue
-            g = _GuardedArray(self.path, v, n)
+            g = _GuardedArray(self.path, v, n, z=None if ro is None else ro.get(v))
             dims = ("frame",) + FRAME_VARS[v][0]
             ch = tuple(int(want.get(d, c)) if want.get(d, c) != -1 else s_
                        for d, c, s_ in zip(dims, g._z.chunks, g.shape))
@@ -1407,8 +1450,8 @@ class TrajectoryStore:
         dims_static = {"species": ("atom",), "mass": ("atom",), "rotor_id": ("atom",),
                        "rotor_kind": ("rotor",), "orientation_atoms": ("rotor", "pair")}
         for v, dims in dims_static.items():
-            z = group[v]
-            vals = z[...]
+            z = group[v] if ro is None else ro[v]
+            vals = z[...] if self._ro_static is None or v not in self._ro_static else self._ro_static[v]
             if v in ("species", "rotor_kind"):
                 # small string coordinates as plain numpy unicode arrays (not StringDType)
                 vals = np.array([str(x) for x in np.asarray(vals).ravel()], dtype=str)
@@ -1749,18 +1792,38 @@ class _GuardedArray:
     """Array-like over a zarr frame array whose read errors name store, variable and
     frames (a checksum failure deep inside dask otherwise names neither)."""
 
-    def __init__(self, path: Path, name: str, n: int):
+    def __init__(self, path: Path, name: str, n: int, z=None):
         import zarr
 
         self.path, self.name = Path(path), name
-        self._z = zarr.open_array(self.path / name, mode="r", zarr_format=3)
+        self._z = z if z is not None else zarr.open_array(self.path / name, mode="r", zarr_format=3)
         self.shape = (int(n),) + tuple(self._z.shape[1:])
         self.dtype = self._z.dtype
         self.ndim = len(self.shape)
         self.chunk = int(self._z.chunks[0])
+        # the store writes every chunk (empty ones too), so within the committed frames a
+        # missing chunk file is damage; zarr alone would return its fill value silently
+        m = self._z.metadata
+        self._default_keys = (getattr(m.chunk_key_encoding, "name", None) == "default"
+                              and getattr(m.chunk_key_encoding, "separator", None) == "/"
+                              and tuple(self._z.chunks[1:]) == tuple(self._z.shape[1:]))
+
+    def _missing_chunk(self, k0):
+        if not self._default_keys or not isinstance(k0, slice):
+            return None
+        a, b, _ = k0.indices(self.shape[0])
+        tail = ["0"] * (self.ndim - 1)
+        for i in range(a // self.chunk, (b - 1) // self.chunk + 1 if b > a else 0):
+            if not os.path.isfile(os.path.join(self.path, self.name, "c", str(i), *tail)):
+                return i
+        return None
 
     def __getitem__(self, key):
+        k0 = key[0] if isinstance(key, tuple) and key else key
         try:
+            i = self._missing_chunk(k0)
+            if i is not None:
+                raise FileNotFoundError(f"chunk {i} of {self.name!r} is missing")
             return np.asarray(self._z[key])
         except Exception as exc:
             k0 = key[0] if isinstance(key, tuple) and key else key

@@ -671,8 +671,26 @@ class TrainingLoop:
             steps, lr, inits = s.next_steps, s.next_start_lr, self.member_models(it - 1)
         cfgs = [self._input(it, s.seed * 1000 + 17 * k + it, steps, lr) for k in range(s.members)]
         dirs = [tdir / f"member.{k}" for k in range(s.members)]
-        res = dp.train_members(cfgs, dirs, jobs=s.jobs, threads=s.threads, init_frz_models=inits)
-        return {"steps": steps, "start_lr": lr, "init": "previous members" if inits else "scratch",
+        init_note = "previous members" if inits else "scratch"
+        try:
+            res = dp.train_members(cfgs, dirs, jobs=s.jobs, threads=s.threads, init_frz_models=inits)
+        except dp.DPError as exc:
+            if not inits or "Adjusting sel" not in str(exc):
+                raise
+            # The new configurations have more neighbours inside the cutoff than the
+            # previous members' neighbour list (``sel``, fixed when a model is first
+            # trained) holds, and a frozen model's sel cannot grow: train from scratch.
+            old_sel, new_sel = _sel_of(inits[0]), _sel_of(dirs[0] / "model.pb", dirs[0])
+            self.log(f"iteration {it}: the data need a larger neighbour list (sel {old_sel} -> "
+                     f"{new_sel}); the members are trained from scratch")
+            for d in dirs:
+                if not (d / "model.pb").is_file():
+                    shutil.rmtree(d, ignore_errors=True)
+            steps, lr = s.first_steps, s.start_lr
+            cfgs = [self._input(it, s.seed * 1000 + 17 * k + it, steps, lr) for k in range(s.members)]
+            res = dp.train_members(cfgs, dirs, jobs=s.jobs, threads=s.threads, init_frz_models=None)
+            init_note = f"scratch (sel grew from {old_sel} to {new_sel})"
+        return {"steps": steps, "start_lr": lr, "init": init_note,
                 "members": [{k: v for k, v in r.items() if k != "model"} | {
                     "model": str(Path(r["model"]).relative_to(self.workdir))} for r in res]}
 
@@ -768,6 +786,16 @@ class TrainingLoop:
             return {"written": None}
         info = card.write_products(self, out)
         return {"written": str(out), **info}
+
+
+def _sel_of(model, directory=None):
+    """The descriptor's neighbour list sizes (``sel``) DeePMD-kit recorded for a model, from
+    the ``out.json`` beside it (or in ``directory``); None if not recorded."""
+    d = Path(directory) if directory is not None else Path(model).parent
+    try:
+        return json.loads((d / "out.json").read_text())["model"]["descriptor"]["sel"]
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
 
 
 def _rmse_summary(rows) -> dict:
