@@ -595,6 +595,40 @@ def test_cli_parser_and_resume_errors(tmp_path):
         args.func(args)
 
 
+def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
+    import argparse
+    from types import SimpleNamespace
+
+    from rotorlab.training.cli_commands import _apply_resume_settings, add_parsers
+    from rotorlab.training.loop import StateError
+
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers(dest="command"))
+
+    def fake():
+        st = SimpleNamespace(max_iterations=10, production_steps=20000, next_steps=1500, jobs=2,
+                             members=4, first_steps=2500, threads=1)
+        calls = []
+        loop = SimpleNamespace(settings=st, state={"settings": dict(vars(st)), "notes": [],
+                                                   "stop_reason": "max_iterations"},
+                               save=lambda: calls.append("save"),
+                               reopen_iterations=lambda: calls.append("reopen"))
+        return loop, calls
+
+    loop, calls = fake()
+    args = p.parse_args(["train", "Li3PS4", "--resume", "--max-iterations", "5",
+                         "--production-steps", "30000"])
+    _apply_resume_settings(loop, args)
+    assert loop.settings.max_iterations == 5 and loop.state["settings"]["production_steps"] == 30000
+    assert loop.settings.next_steps == 1500 and "reopen" in calls and "save" in calls
+    assert "max_iterations 10 -> 5" in loop.state["notes"][-1]
+    loop, calls = fake()
+    _apply_resume_settings(loop, p.parse_args(["train", "Li3PS4", "--resume"]))
+    assert calls == [] and loop.state["notes"] == []  # nothing given, nothing changed
+    with pytest.raises(StateError, match="--members cannot change"):
+        _apply_resume_settings(loop, p.parse_args(["train", "Li3PS4", "--resume", "--members", "2"]))
+
+
 def test_msd_slope_ballistic_and_brownian():
     from rotorlab.training.checks import msd_slope
 

@@ -42,6 +42,7 @@ def cmd_train(args) -> int:
                 # card are redone at the end
                 loop.reopen_iterations()
             loop.save()
+        _apply_resume_settings(loop, args)
     else:
         if args.resume:
             raise StateError(f"--resume: no training loop in {wd}")
@@ -69,6 +70,40 @@ def cmd_train(args) -> int:
           f"{state['stop_reason']}, {len(state['iterations'])} iteration(s), "
           f"{state['elapsed_s'] / 60:.1f} min; work directory {wd}")
     return 0
+
+
+#: settings a resumed loop takes from the command line (the others fix what the loop's
+#: data and models are and cannot change part-way)
+_RESUMABLE = ("max_iterations", "production_steps", "next_steps", "jobs")
+
+
+def _apply_resume_settings(loop, args) -> None:
+    """Apply ``--max-iterations/--production-steps/--next-steps/--jobs`` to a
+    resumed loop (recorded in its notes); refuse ``--members/--first-steps`` changes."""
+    import time
+
+    from rotorlab.training.loop import StateError
+
+    for name in ("members", "first_steps"):
+        val = getattr(args, name, None)
+        if val is not None and int(val) != int(getattr(loop.settings, name)):
+            raise StateError(f"--{name.replace('_', '-')} cannot change when a loop is "
+                             f"resumed (it has {getattr(loop.settings, name)}); start a new "
+                             "--workdir for another ensemble")
+    changed = []
+    for name in _RESUMABLE:
+        val = getattr(args, name, None)
+        if val is not None and int(val) != int(getattr(loop.settings, name)):
+            changed.append(f"{name} {getattr(loop.settings, name)} -> {int(val)}")
+            setattr(loop.settings, name, int(val))
+            loop.state["settings"][name] = int(val)
+    if changed:
+        loop.state.setdefault("notes", []).append(
+            time.strftime("%Y-%m-%d %H:%M") + " resumed with " + ", ".join(changed))
+        if loop.state.get("stop_reason") == "max_iterations" and any(
+                c.startswith("max_iterations ") for c in changed):
+            loop.reopen_iterations()
+        loop.save()
 
 
 def add_parsers(sub) -> None:
