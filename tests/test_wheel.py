@@ -84,6 +84,10 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
         for m in json.loads(card.read_text()).get("models", []):
             rel = f"rotorlab/_datasets/models/{card.parent.name}/{m['file']}"
             assert rel in names, f"model file {rel} not shipped"
+        if (card.parent / "data.tar.xz").is_file():  # the labelled data, for retraining
+            assert f"rotorlab/_datasets/models/{card.parent.name}/data.tar.xz" in names
+    # the training loops' state stays in the repository
+    assert not [n for n in names if n.startswith("rotorlab/_datasets/training/")]
 
     # a fresh venv (no system site-packages), dependencies resolved by pip
     venv = tmp_path / "venv"

@@ -228,7 +228,7 @@ class Simulation:
         atoms = None
         if isinstance(atoms_or_material, ase.Atoms):
             atoms = atoms_or_material.copy()
-            material, structure, size = atoms.info.get("material"), None, (1, 1, 1)
+            material, size = atoms.info.get("material"), (1, 1, 1)
             structure = "memory:" + _memory_digest(atoms)
         elif isinstance(atoms_or_material, str):
             material, structure = atoms_or_material, None
