@@ -56,3 +56,35 @@ def test_histogram_grid_matches_histogramdd(shape):
     got = K.histogram_grid(f, *shape)
     ref, _ = np.histogramdd(f % 1.0, bins=shape, range=[(0, 1)] * 3)
     np.testing.assert_array_equal(got, ref)
+
+
+def test_horn_best_rotations_match_the_svd_kabsch_solution():
+    """The numba quaternion kernel behind Reorientation gives the SVD Kabsch rotations:
+    random rotations with noise, exact rotations (incl. 180° turns, identity), and
+    degenerate sets (collinear vectors), where only the residual is defined."""
+    from scipy.spatial.transform import Rotation
+
+    from rotorlab.analysis.rotation import kabsch, kabsch_svd
+
+    rng = np.random.default_rng(5)
+    M = 2000
+    ref = rng.normal(size=(M, 4, 3))
+    R = Rotation.random(M, random_state=6).as_matrix()
+    R[:3] = [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])]  # 0°, 180°
+    cur = np.einsum("mij,mkj->mki", R, ref)
+    np.testing.assert_allclose(kabsch(ref, cur), R, atol=1e-10)
+    noisy = cur + rng.normal(0, 0.1, size=cur.shape)
+    got, ref_R = kabsch(ref, noisy), kabsch_svd(ref, noisy)
+    np.testing.assert_allclose(got, ref_R, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.det(got), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.einsum("mij,mkj->mik", got, got), np.broadcast_to(np.eye(3), got.shape),
+                               atol=1e-12)
+    # collinear vectors: the rotation about the line is arbitrary; the residual is optimal
+    line = rng.normal(size=(50, 1, 3)) * np.array([1.0, -2.0, 0.5])[None, :, None]
+    lcur = np.einsum("mij,mkj->mki", R[:50], line)
+    for f in (kabsch, kabsch_svd):
+        Rf = f(line, lcur)
+        res = np.linalg.norm(lcur - np.einsum("mij,mkj->mki", Rf, line), axis=-1).max()
+        assert res < 1e-9, f.__name__
+    # leading batch dimensions are kept
+    assert kabsch(ref.reshape(40, 50, 4, 3), cur.reshape(40, 50, 4, 3)).shape == (40, 50, 3, 3)

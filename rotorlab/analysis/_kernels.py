@@ -572,3 +572,108 @@ def rotation_events(rm, cos_threshold, settle):
             else:
                 t += 1
     return counts, events, cosang
+
+
+# ---------------------------------------------------------------------------------------
+# best rotations (Horn's quaternion method)
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _horn_rotation(S, out):
+    """Proper rotation R maximising tr(R S^T) — i.e. minimising Σ_k |b_k − R a_k|² for
+    ``S = Σ_k a_k b_kᵀ`` — written into ``out`` (3, 3).
+
+    Horn (J. Opt. Soc. Am. A 4, 629 (1987)): the unit quaternion of the best rotation is
+    the eigenvector of the largest eigenvalue of a symmetric 4×4 matrix built from ``S``;
+    the eigenproblem is solved by cyclic Jacobi rotations (exact to rounding, also for
+    degenerate eigenvalues, where any vector of the top eigenspace is a best rotation).
+    """
+    Sxx, Sxy, Sxz = S[0, 0], S[0, 1], S[0, 2]
+    Syx, Syy, Syz = S[1, 0], S[1, 1], S[1, 2]
+    Szx, Szy, Szz = S[2, 0], S[2, 1], S[2, 2]
+    N = np.empty((4, 4))
+    N[0, 0] = Sxx + Syy + Szz
+    N[0, 1] = Syz - Szy
+    N[0, 2] = Szx - Sxz
+    N[0, 3] = Sxy - Syx
+    N[1, 1] = Sxx - Syy - Szz
+    N[1, 2] = Sxy + Syx
+    N[1, 3] = Szx + Sxz
+    N[2, 2] = -Sxx + Syy - Szz
+    N[2, 3] = Syz + Szy
+    N[3, 3] = -Sxx - Syy + Szz
+    for i in range(4):
+        for j in range(i):
+            N[i, j] = N[j, i]
+    V = np.eye(4)
+    scale = 0.0
+    for i in range(4):
+        for j in range(4):
+            scale += N[i, j] * N[i, j]
+    tol = 1e-30 * scale + 1e-300
+    for _sweep in range(50):
+        off = 0.0
+        for p in range(3):
+            for q in range(p + 1, 4):
+                off += N[p, q] * N[p, q]
+        if off <= tol:
+            break
+        for p in range(3):
+            for q in range(p + 1, 4):
+                apq = N[p, q]
+                if apq == 0.0:
+                    continue
+                theta = (N[q, q] - N[p, p]) / (2.0 * apq)
+                t = (1.0 if theta >= 0 else -1.0) / (abs(theta) + np.sqrt(theta * theta + 1.0))
+                c = 1.0 / np.sqrt(t * t + 1.0)
+                s = t * c
+                for k in range(4):  # N <- Jᵀ N J (columns p, q; then rows p, q)
+                    akp, akq = N[k, p], N[k, q]
+                    N[k, p] = c * akp - s * akq
+                    N[k, q] = s * akp + c * akq
+                for k in range(4):
+                    apk, aqk = N[p, k], N[q, k]
+                    N[p, k] = c * apk - s * aqk
+                    N[q, k] = s * apk + c * aqk
+                for k in range(4):
+                    vkp, vkq = V[k, p], V[k, q]
+                    V[k, p] = c * vkp - s * vkq
+                    V[k, q] = s * vkp + c * vkq
+    best = 0
+    for i in range(1, 4):
+        if N[i, i] > N[best, best]:
+            best = i
+    w, x, y, z = V[0, best], V[1, best], V[2, best], V[3, best]
+    n = np.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    out[0, 0] = w * w + x * x - y * y - z * z
+    out[0, 1] = 2.0 * (x * y - w * z)
+    out[0, 2] = 2.0 * (x * z + w * y)
+    out[1, 0] = 2.0 * (x * y + w * z)
+    out[1, 1] = w * w - x * x + y * y - z * z
+    out[1, 2] = 2.0 * (y * z - w * x)
+    out[2, 0] = 2.0 * (x * z - w * y)
+    out[2, 1] = 2.0 * (y * z + w * x)
+    out[2, 2] = w * w - x * x - y * y + z * z
+
+
+@njit(cache=True)
+def best_rotations(S):
+    """:func:`_horn_rotation` for a stack of correlation matrices.
+
+    Parameters
+    ----------
+    S : float64 (M, 3, 3)
+        ``S[m] = Σ_k a_k b_kᵀ`` of reference vectors ``a`` and current vectors ``b``.
+
+    Returns
+    -------
+    float64 (M, 3, 3)
+        Proper rotations (det +1) minimising ``Σ_k |b_k − R a_k|²``.
+    """
+    M = S.shape[0]
+    out = np.empty((M, 3, 3))
+    for m in range(M):
+        _horn_rotation(S[m], out[m])
+    return out

@@ -23,7 +23,7 @@ import xarray as xr
 from rotorlab import units as U
 
 from . import _data
-from ._kernels import autocorr_fft, reorientation_events, rotation_events
+from ._kernels import autocorr_fft, best_rotations, reorientation_events, rotation_events
 from .base import Analyzer, Result, scalar
 
 
@@ -152,7 +152,7 @@ def _frames_for(ps: float, dt_ps: float) -> int:
 
 
 def kabsch(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """Best rotations mapping reference vectors onto current ones (Kabsch, batched SVD).
+    """Best rotations mapping reference vectors onto current ones (the Kabsch problem).
 
     Parameters
     ----------
@@ -166,6 +166,16 @@ def kabsch(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
     ndarray, shape (..., 3, 3)
         Proper rotations R (det +1) minimising ``Σ_k |cur_k − R ref_k|²``.
     """
+    H = np.einsum("...ki,...kj->...ij", ref, cur)
+    lead = H.shape[:-2]
+    # Horn's quaternion method in a numba kernel (one 4x4 Jacobi eigenproblem per rotor and
+    # frame): the same rotations as the SVD Kabsch solution (tested), several times faster
+    R = best_rotations(np.ascontiguousarray(H.reshape(-1, 3, 3), dtype=np.float64))
+    return R.reshape(lead + (3, 3))
+
+
+def kabsch_svd(ref: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Reference implementation of :func:`kabsch` by batched SVD (for tests)."""
     H = np.einsum("...ki,...kj->...ij", ref, cur)
     U, _, Vt = np.linalg.svd(H)
     d = np.sign(np.linalg.det(np.einsum("...ji,...kj->...ik", Vt, U)))

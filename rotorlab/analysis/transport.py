@@ -239,7 +239,12 @@ def _stage(ds: xr.Dataset, idx: np.ndarray, drift: str, memory: float):
     """
     nf = _data.n_frames(ds)
     shape = (idx.size, nf, 3)
-    staged = _data.FileSeries(shape) if 8 * idx.size * nf * 3 > 0.5 * memory else np.empty(shape)
+    if 8 * idx.size * nf * 3 > 0.5 * memory:
+        staged = _data.FileSeries(shape)  # atom-major on disk: atom batches read contiguously
+    else:
+        # in memory: frame-major blocks as read, indexed atom-major through a transposed
+        # view (the FFT kernels copy into their own layout once anyway)
+        staged = np.empty((nf, idx.size, 3)).transpose(1, 0, 2)
     summed = np.empty((nf, 3))
     if drift == "none":
         ref, read_atoms, loc = None, idx, np.arange(idx.size)
