@@ -24,8 +24,14 @@ def test_demo_end_to_end_and_resumable(tmp_path, capsys):
     assert np.all(rf[np.isfinite(rf)] == 0) and np.isfinite(rf).any()
     assert (out / "report" / "index.html").is_file()
     assert "campaign.nc" in text and "report" in text
-    # no bundled Li3PS4 model yet: the fallback (test) potential is labelled loudly
-    assert "NOT a physics-grade model" in text
+    from rotorlab.potentials.registry import has_bundled
+
+    if has_bundled("Li3PS4"):  # the demo runs on the bundled model, no fallback warning
+        assert "NOT a physics-grade model" not in text
+        assert res.attrs["potential_fallback_materials"] == "none"
+        assert int(res["fallback"].sum()) == 0
+    else:  # the fallback (test) potential is labelled loudly
+        assert "NOT a physics-grade model" in text
     # a second call recomputes nothing that finished
     assert main(["demo", "--outdir", str(out), "--steps", "400", "-q"]) == 0
     again = capsys.readouterr().out

@@ -402,6 +402,9 @@ MATERIALS: dict[str, Material] = {
         units=(PS4,),
         default_rotors=("PS4",),
         timestep=2.0,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/Li3PS4 (card.json, README.md)
+        bundled_model="Li3PS4",
         temperatures_table_s1=(1100, 1000, 900, 800, 700, 600, 550, 500, 400),
         temperatures_study_runs=_same((650, 700, 750, 800, 850, 900)),
         study_runs={"atoms": 864, "timestep": 2.0, "steps": 25_000_000, "length_ns": 50.0,
