@@ -63,6 +63,43 @@ def measure(workers: int, runs: int, steps: int, root: Path) -> dict:
     return {"workers": workers, "wall_s": wall, "startup_s": startup, "task_s": tasks}
 
 
+_PROBE = """
+import os, time
+os.environ["OMP_NUM_THREADS"] = "1"
+import numpy as np
+a = np.random.default_rng(0).normal(size=(4000, 256))
+t0 = time.perf_counter()
+for _ in range(40):
+    np.fft.rfft(a, axis=1)
+    a @ a[:256].T
+print(time.perf_counter() - t0)
+"""
+
+
+def machine_parallel_ratio() -> dict:
+    """What two independent single-threaded processes get from this machine: the same
+    NumPy task (FFTs and matrix products, one BLAS thread) alone and twice at once.
+    ``ratio = 2 t_alone / t_pair`` is the most any 2-worker campaign can reach here."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+    def run(k):
+        ps = [subprocess.Popen([sys.executable, "-c", _PROBE], stdout=subprocess.PIPE, text=True,
+                               env=env) for _ in range(k)]
+        t0 = time.perf_counter()
+        for q in ps:
+            q.wait()
+        return time.perf_counter() - t0
+
+    run(1)  # warm the file cache
+    alone = min(run(1) for _ in range(2))
+    pair = min(run(2) for _ in range(2))
+    return {"alone_s": alone, "pair_s": pair, "ratio": 2 * alone / pair}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=4)
@@ -87,6 +124,10 @@ def main(argv=None):
     slow = sum(two["task_s"]) / sum(one["task_s"])
     print(f"mean task time with 2 workers / with 1: {slow:.2f} (1.00 = no contention for "
           "cores or memory bandwidth)")
+    m = machine_parallel_ratio()
+    print(f"machine check: one single-threaded NumPy process {m['alone_s']:.2f} s, two at once "
+          f"{m['pair_s']:.2f} s -> two processes get {m['ratio']:.2f}x the throughput of one "
+          f"(the ceiling for the ratio above on this machine)")
 
 
 if __name__ == "__main__":

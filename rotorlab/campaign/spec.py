@@ -390,7 +390,8 @@ class CampaignSpec:
                     _fail("potential", f"{mat} {label}: no potential given")
                 requested = pot if isinstance(pot, str) else ",".join(map(str, pot))
                 fallback = False
-                if requested == "bundled" and self.potential_fallback and not has_bundled(mat):
+                if str(requested).split(":")[0] == "bundled" and self.potential_fallback \
+                        and not has_bundled(mat):
                     pot, fallback = self.potential_fallback, True
                 for T in temps:
                     for k in range(int(nrep)):
