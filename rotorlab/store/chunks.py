@@ -61,7 +61,7 @@ class LocalChunks:
             return None
 
     def chunk(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Decoded chunk ``i`` (cf, *shape1); raises on a missing or damaged file.
+        """Decoded chunk ``i``, shape ``(cf, *shape1)``; raises on a missing or damaged file.
 
         ``out``: a C-contiguous array of the chunk's shape and dtype to decode into.
         """
