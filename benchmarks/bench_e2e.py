@@ -4,9 +4,10 @@ Every case writes one synthetic trajectory with a known answer twice: as a rotor
 (zarr, what rotorlab reads) and as a plain ``.npy`` file (what the peers read, the fastest
 format they could be given).  Timed end to end:
 
-* **rotorlab**: analyzer on the opened store (``Transport(...).compute(open_store(p))``):
-  every byte of the trajectory is read from disk inside the timing; ``open_store`` (store
-  validation, owned by :mod:`rotorlab.store`) is timed separately and shown as its own column.
+* **rotorlab**: ``Analyzer(...).compute(open_store(p))`` — the store is opened (validated:
+  every chunk file present, the last chunk of every variable checksummed) and every byte of
+  the trajectory read from disk inside the timing.  ``open_store`` alone and the analysis on
+  an already opened store are printed as well; the ratio uses the whole call.
 * **peers**: ``np.load`` of the ``.npy`` file + the peer's API + the same fit/post-processing.
 
 Cases and known answers:
@@ -103,10 +104,10 @@ def case_msd(work, repeat):
     lo, hi = int(idx[0]), int(idx[-1])
     t_open, st = best_of(lambda: open_store(p), repeat)
     Transport().compute(st)  # warm (imports, zarr source verification is per opened store)
-    t_ours, tr = best_of(lambda: Transport().compute(open_store(p)), repeat)
-    t_ours -= t_open  # reported separately
+    t_e2e, tr = best_of(lambda: Transport().compute(open_store(p)), repeat)
     t_ours_open, tr2 = best_of(lambda: Transport().compute(st), repeat)
-    ours = {"time": t_ours_open, "value": float(tr2.D), "note": "Transport on the opened store (reads all frames)"}
+    ours = {"time": t_ours_open, "time_e2e": t_e2e, "value": float(tr.D),
+            "note": "Transport on the opened store (reads all frames)"}
     peers = []
     try:
         import tidynamics
@@ -194,7 +195,8 @@ def case_dos(work, repeat):
     t_open, st = best_of(lambda: open_store(p), repeat)
     PhononDOS(max_lag_ps=max_lag_ps).compute(st)
     t, d = best_of(lambda: PhononDOS(max_lag_ps=max_lag_ps).compute(st), repeat)
-    ours = {"time": t, "value": float(d.band_centre_of("total")), "note": "PhononDOS total band centre"}
+    t_e2e, _ = best_of(lambda: PhononDOS(max_lag_ps=max_lag_ps).compute(open_store(p)), repeat)
+    ours = {"time": t, "time_e2e": t_e2e, "value": float(d.band_centre_of("total")), "note": "PhononDOS total band centre"}
     nlag = int(round(max_lag_ps * 1000 / dt_fs)) + 1
     m = ds["mass"].values
 
@@ -248,9 +250,11 @@ def case_rdf(work, repeat):
     t_open, st = best_of(lambda: open_store(p), repeat)
     RDF("Li", r_max=r_max, nbins=nb).compute(st)
     t, g = best_of(lambda: RDF("Li", r_max=r_max, nbins=nb).compute(st), repeat)
+    t_e2e, _ = best_of(lambda: RDF("Li", r_max=r_max, nbins=nb).compute(open_store(p)), repeat)
     r = g.rdf["r"].values
     sel = (r > 2) & (r < 9)
-    ours = {"time": t, "value": float(np.abs(g.rdf.values[sel] - 1).mean()), "note": "RDF Li-Li"}
+    ours = {"time": t, "time_e2e": t_e2e, "value": float(np.abs(g.rdf.values[sel] - 1).mean()),
+            "note": "RDF Li-Li"}
     peers = []
     try:
         import freud
@@ -308,7 +312,8 @@ def case_reorientation(work, repeat):
     t_open, st = best_of(lambda: open_store(p), repeat)
     Reorientation(smooth_ps=0.05).compute(st)
     t, r = best_of(lambda: Reorientation(smooth_ps=0.05).compute(st), repeat)
-    ours = {"time": t, "value": int(r.counts.sum()), "note": "Reorientation (full rotation)"}
+    t_e2e, _ = best_of(lambda: Reorientation(smooth_ps=0.05).compute(open_store(p)), repeat)
+    ours = {"time": t, "time_e2e": t_e2e, "value": int(r.counts.sum()), "note": "Reorientation (full rotation)"}
     w = int(round(0.05 / 0.005))
     thr = np.cos(np.radians(60.0))
 
@@ -367,31 +372,34 @@ def main(argv=None):
             fastest = min(ok, key=lambda x: x[1]) if ok else None
             print(f"\n{res['case']}: truth {res['truth']} {res['units']}")
             o = res["ours"]
-            print(f"  rotorlab                          {o['time'] * 1e3:9.1f} ms  value {o['value']:.4g}  "
-                  f"err {err(o['value']):.3g}   (+ open_store {res['open_store_s'] * 1e3:.1f} ms)")
+            e2e = o["time_e2e"]
+            print(f"  rotorlab end to end               {e2e * 1e3:9.1f} ms  value {o['value']:.4g}  "
+                  f"err {err(o['value']):.3g}   (open_store alone {res['open_store_s'] * 1e3:.1f} ms, "
+                  f"analysis on an opened store {o['time'] * 1e3:.1f} ms)")
             for n, t, v in res["peers"]:
                 if t is None:
                     print(f"  {n:<33} skipped ({v})")
                 else:
                     print(f"  {n:<33} {t * 1e3:9.1f} ms  value {v:.4g}  err {err(v):.3g}  "
-                          f"ratio peer/rotorlab {t / o['time']:.2f}")
-            rows.append({"case": res["case"], "rotorlab_s": o["time"], "open_store_s": res["open_store_s"],
+                          f"ratio peer/rotorlab {t / e2e:.2f}")
+            rows.append({"case": res["case"], "rotorlab_e2e_s": e2e, "rotorlab_opened_s": o["time"],
+                         "open_store_s": res["open_store_s"],
                          "rotorlab_err": float(err(o["value"])),
                          "fastest_peer": fastest[0] if fastest else None,
                          "peer_s": fastest[1] if fastest else None,
                          "peer_err": float(err(fastest[2])) if fastest else None,
-                         "ratio": fastest[1] / o["time"] if fastest else None,
-                         "ratio_incl_open": fastest[1] / (o["time"] + res["open_store_s"]) if fastest else None})
-    print("\n| analysis | rotorlab (s) | + open_store (s) | fastest peer | peer (s) | ratio peer/rotorlab | "
-          "ratio incl. open | error rotorlab / peer |")
+                         "ratio_e2e": fastest[1] / e2e if fastest else None,
+                         "ratio_opened": fastest[1] / o["time"] if fastest else None})
+    print("\n| analysis | rotorlab end to end (s) | of which open_store (s) | fastest peer | peer (s) | "
+          "**ratio peer/rotorlab** | ratio on an opened store | error rotorlab / peer |")
     print("|---|---:|---:|---|---:|---:|---:|---|")
     for r in rows:
         if r["fastest_peer"] is None:
-            print(f"| {r['case']} | {r['rotorlab_s']:.3f} | {r['open_store_s']:.3f} | - | - | - | - | "
+            print(f"| {r['case']} | {r['rotorlab_e2e_s']:.3f} | {r['open_store_s']:.3f} | - | - | - | - | "
                   f"{r['rotorlab_err']:.2g} / - |")
             continue
-        print(f"| {r['case']} | {r['rotorlab_s']:.3f} | {r['open_store_s']:.3f} | {r['fastest_peer']} | "
-              f"{r['peer_s']:.3f} | {r['ratio']:.2f} | {r['ratio_incl_open']:.2f} | "
+        print(f"| {r['case']} | {r['rotorlab_e2e_s']:.3f} | {r['open_store_s']:.3f} | {r['fastest_peer']} | "
+              f"{r['peer_s']:.3f} | **{r['ratio_e2e']:.2f}** | {r['ratio_opened']:.2f} | "
               f"{r['rotorlab_err']:.2g} / {r['peer_err']:.2g} |")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))

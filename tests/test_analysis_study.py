@@ -277,6 +277,49 @@ def test_store_reads_equal_dataset_and_views(tmp_path):
     assert _data._zarr_source(rev, "positions") is None
 
 
+def test_views_the_store_built_are_trusted_and_nothing_else(tmp_path):
+    """``open_store`` registers the dask arrays it builds; analyses read those straight from
+    the chunks without re-verifying them (that verification cost ~40 ms a store). Any other
+    array, a slice, a computed one, one of another store, must not pass as the store's."""
+    from rotorlab.analysis import _data
+    from rotorlab.store import open_store
+    from rotorlab.store.trajectory import store_view
+
+    ds = brownian(n_ions=16, n_frames=400, mode="UC", drift_A_per_ps=0.5)
+    p = write_store(ds, tmp_path / "s.zarr", chunk_frames=30)
+    q = write_store(ds, tmp_path / "t.zarr", chunk_frames=30)
+    st, other = open_store(p), open_store(q)
+    z = store_view(st["positions"].data)
+    assert z is not None and z[2] == "positions" and z[1] == str(p)
+    assert tuple(z[0].shape) == ds["positions"].shape
+    assert store_view(st["time"].data)[2] == "time"
+    assert store_view((st["positions"] + 0.0).data) is None
+    assert store_view(st.isel(frame=slice(3, None))["positions"].data) is None
+    assert store_view(st["positions"].chunk({"frame": 70}).data) is None
+    assert store_view(np.zeros(3)) is None and store_view(ds["positions"].data) is None
+    assert _data._zarr_source(st, "positions") == (z[0], 0)
+    # the other store's positions put into this store's Dataset: its source differs, so the
+    # trusted path refuses it (and the verified path, comparing frames, does as well)
+    mixed = st.assign(positions=other["positions"].copy(data=other["positions"].data + 1.0))
+    assert _data._zarr_source(mixed, "positions") is None
+    swapped = st.copy()
+    swapped["cell"] = other["cell"]
+    swapped.encoding["source"] = str(p)
+    # (the two stores hold equal frames, so the verified path may accept this store's own
+    # array: never the other store's)
+    got = _data._zarr_source(swapped, "cell")
+    assert got is None or got[0] is not store_view(other["cell"].data)[0]
+    # results through the trusted path equal the in-memory ones, and the frame times too
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = tr.Transport().compute(ds).result
+        b = tr.Transport().compute(open_store(p)).result
+    np.testing.assert_allclose(float(a["D_tr"]), float(b["D_tr"]), rtol=1e-10)
+    np.testing.assert_array_equal(_data.frame_times_ps(open_store(p)), ds["time"].values)
+    np.testing.assert_array_equal(_data.read_block(st, "positions", slice(31, 95), np.array([0, 5])),
+                                  ds["positions"].values[31:95][:, [0, 5]])
+
+
 # ---------------------------------------------------------------------------- CLI options
 
 

@@ -1439,6 +1439,7 @@ class TrajectoryStore:
                        for d, c, s_ in zip(dims, g._z.chunks, g.shape))
             arr = da.from_array(g, chunks=ch, asarray=False, fancy=False, lock=False,
                                 name=False, meta=np.empty((0,) * g.ndim, g.dtype))
+            _register_view(arr, g._z, self.path, v)
             attrs = {k: val for k, val in g._z.attrs.items()
                      if k not in ("_FillValue", "coordinates")}
             # the on-disk layout, as xr.open_zarr records it: analyses read verified views of
@@ -1786,6 +1787,36 @@ def _truncate_group(group, n: int) -> None:
             if a.shape[0] != n:
                 a.resize((n,) + a.shape[1:])
     group.attrs["n_frames_committed"] = int(n)
+
+
+#: dask name -> (zarr array, store path, variable, frames) of every frame variable that
+#: :meth:`TrajectoryStore.to_xarray` built. ``name=False`` gives each dask array a unique
+#: random name and every dask operation (slicing, arithmetic, rechunking) a new one, so a
+#: variable whose dask name is listed here *is* the store's committed frames, unmodified.
+#: Bounded: the oldest entries go first (a forgotten entry only costs a verified read).
+_VIEWS: dict = {}
+_VIEWS_MAX = 1024
+
+
+def _register_view(arr, z, path, var) -> None:
+    if len(_VIEWS) >= _VIEWS_MAX:
+        for k in list(_VIEWS)[: _VIEWS_MAX // 4]:
+            del _VIEWS[k]
+    _VIEWS[arr.name] = (z, str(path), var, int(arr.shape[0]))
+
+
+def store_view(data):
+    """``(zarr_array, store_path, variable)`` when ``data`` is a dask array exactly as
+    :meth:`TrajectoryStore.to_xarray` built it (same graph, same frames), else None.
+
+    Analyses use it to read such a view with direct, large-block chunk reads without first
+    re-verifying the view against the store (see ``rotorlab.analysis._data``).
+    """
+    name = getattr(data, "name", None)
+    hit = _VIEWS.get(name) if isinstance(name, str) else None
+    if hit is None or tuple(getattr(data, "shape", ()))[:1] != (hit[3],):
+        return None
+    return hit[0], hit[1], hit[2]
 
 
 class _GuardedArray:

@@ -6,7 +6,9 @@ teachers.
   intra-rotor bond length against the detection cutoff), the mobile ions' MSD log-log
   slope (≈ 1 when diffusive), the MD cost per step;
 * :func:`cross_check` — force/energy errors of the model against another teacher on the
-  held-out frames, next to the disagreement of the two teachers themselves.
+  held-out frames, next to the disagreement of the two teachers themselves;
+* :func:`student_vs_teacher` — student and teacher MD from the same state: cation–anion
+  g(r) and cation VACF, against the noise floor of two student runs.
 
 Every function returns plain JSON-able dicts with units in the key names.
 """
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["inference_ms", "md_sanity", "cross_check", "msd_slope", "frames_from_set"]
+__all__ = ["inference_ms", "md_sanity", "cross_check", "msd_slope", "frames_from_set",
+           "student_vs_teacher", "anion_centre_species"]
 
 
 def inference_ms(model, atoms, n_calls=10, warmup=2) -> float:
@@ -216,3 +219,152 @@ def cross_check(model, test_dir, teacher, material=None) -> dict:
                                  "energy_rmse_offset_removed_meV_atom": e_rmse(em, eo)},
             "teacher_vs_main": {"force_rmse_meV_A": rmse(fmain, fo),
                                 "energy_rmse_offset_removed_meV_atom": e_rmse(emain, eo)}}
+
+
+def anion_centre_species(topology) -> str:
+    """Element standing for the anion's position in a cation–anion g(r): per rotor kind the
+    element with the fewest atoms in the unit (ties: the heavier), e.g. B in BH4⁻, P in PS4³⁻
+    and P2S6⁴⁻, B in B10H10²⁻; the most common such element over the rotor kinds."""
+    from ase.data import atomic_masses, atomic_numbers
+
+    sym = np.asarray(topology.symbols).astype(str)
+    votes = {}
+    for r in range(topology.n_rotors):
+        els, counts = np.unique(sym[np.asarray(topology.rotor_members(r), dtype=int)],
+                                return_counts=True)
+        order = sorted(zip(counts, [-atomic_masses[atomic_numbers[e]] for e in els], els))
+        votes[order[0][2]] = votes.get(order[0][2], 0) + 1
+    if not votes:
+        raise ValueError("no rotor anions: a cation-anion g(r) needs them")
+    return max(sorted(votes), key=votes.get)
+
+
+def _curve_distance(a, b, x):
+    """∫|a − b| dx / ∫|b| dx over the common grid (0 = identical)."""
+    den = np.trapezoid(np.abs(b), x)
+    return float(np.trapezoid(np.abs(a - b), x) / den) if den > 0 else float("nan")
+
+
+def student_vs_teacher(model, atoms, teacher, temperature, steps, workdir, *, timestep=2.0,
+                       equilibration_steps=1000, seed=0, r_max=None, nbins=120,
+                       max_lag_ps=None) -> dict:
+    """Student and teacher MD on the same short run: cation–anion g(r) and cation VACF.
+
+    The student equilibrates UC MD at ``temperature`` from ``atoms``; from its last frame
+    the teacher and the student each run ``steps`` UC steps with the same initial
+    velocities (same seed, same Nosé–Hoover chain), and the student runs once more with
+    other velocities. The teacher–student distance of each curve is reported next to the
+    student–student distance of the two independent runs, which is what sampling noise
+    alone gives on a run this short (a distance well above it is a real disagreement).
+
+    Parameters
+    ----------
+    model : path
+        DeePMD model (frozen or compressed).
+    atoms : ase.Atoms
+        Start structure (``info["material"]`` for the topology).
+    teacher : rotorlab.training.teachers.Teacher
+        Labeller whose ASE calculator drives the reference run.
+    temperature : float
+        [K].
+    steps : int
+        Production steps of each of the three runs (every step is stored).
+    workdir : path
+        Where the stores go (replaced when this function made them before).
+    timestep : float
+        [fs].
+    r_max : float, optional
+        g(r) range [Å]; default half the smallest perpendicular cell width.
+    max_lag_ps : float, optional
+        VACF range; default a third of the run.
+
+    Returns
+    -------
+    dict
+        ``cation``, ``anion_centre``, ``steps``, ``length_ps``, ``temperature_K``;
+        ``exploded`` (None, or ``{run: message}`` when a run blew up; then ``rdf`` and
+        ``vacf`` are None); ``rdf`` and ``vacf`` each with ``teacher_vs_student`` and ``student_vs_student``
+        (relative L1 distance, dimensionless), first-peak position [Å] / first zero
+        crossing [ps] of teacher and student; ``teacher_ms_per_step``,
+        ``student_ms_per_step``; ``seconds``.
+    """
+    from rotorlab.analysis.structure import RDF
+    from rotorlab.analysis.vibrations import vacf
+    from rotorlab.materials import detect
+    from rotorlab.md.simulation import Simulation, SimulationExploded
+    from rotorlab.potentials.ase import ASECalculator
+    from rotorlab.store import open_store
+
+    t_start = time.perf_counter()
+    topo = detect(atoms)
+    mobile = np.asarray(topo.mobile, dtype=int)
+    if mobile.size == 0:
+        raise ValueError("no mobile ions: a cation VACF needs them")
+    cation = str(np.asarray(topo.symbols).astype(str)[mobile[0]])
+    centre = anion_centre_species(topo)
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    common = dict(mode="UC", temperature=float(temperature), timestep=float(timestep),
+                  progress=False, overwrite=True)
+    head = {"cation": cation, "anion_centre": str(centre), "steps": int(steps),
+            "length_ps": float(steps) * timestep / 1000.0, "temperature_K": float(temperature)}
+
+    def exploded(where, exc):
+        # an unstable student (or teacher) is a result of this check, not an error of it
+        return {**head, "exploded": {where: str(exc)}, "rdf": None, "vacf": None,
+                "seconds": round(time.perf_counter() - t_start, 1)}
+
+    eq = wd / "equilibrated.zarr"
+    try:
+        Simulation(atoms, potential=str(model), steps=int(equilibration_steps), store=str(eq),
+                   frame_interval=max(1, int(equilibration_steps)), seed=int(seed),
+                   **common).run()
+    except SimulationExploded as exc:
+        return exploded("student equilibration", exc)
+    start = atoms.copy()
+    start.positions = np.asarray(open_store(eq)["positions"].values[-1], dtype=float)
+    start.info = dict(atoms.info)
+    if hasattr(teacher, "prepare"):
+        teacher.prepare(atoms)  # the reference teacher registers the unperturbed cell
+        teacher.prepare(start)
+    runs = {"teacher": (ASECalculator(teacher.calculator(start), symbols=start), seed + 1),
+            "student": (str(model), seed + 1), "student_other": (str(model), seed + 2)}
+    curves, cost = {}, {}
+    for name, (pot, sd) in runs.items():
+        p = wd / f"{name}.zarr"
+        t0 = time.perf_counter()
+        try:
+            Simulation(start, potential=pot, steps=int(steps), store=str(p), frame_interval=1,
+                       seed=int(sd), chunk_frames=100, **common).run()
+        except SimulationExploded as exc:
+            return exploded(name, exc)
+        cost[name] = 1e3 * (time.perf_counter() - t0) / max(int(steps), 1)
+        ds = open_store(p)
+        g = RDF(cation, centre, r_max=r_max, nbins=nbins).compute(ds).rdf
+        lag = max_lag_ps if max_lag_ps is not None else float(steps) * timestep / 3000.0
+        c = vacf(ds, cation, max_lag_ps=lag).sel(species=cation)
+        curves[name] = (np.asarray(g["r"].values), np.asarray(g.values),
+                        np.asarray(c["lag_time"].values), np.asarray(c.values))
+
+    def first_zero(t, c):
+        k = np.flatnonzero(c <= 0)
+        return float(t[k[0]]) if k.size else None
+
+    r, gt = curves["teacher"][:2]
+    gs, go = curves["student"][1], curves["student_other"][1]
+    t, ct = curves["teacher"][2:]
+    cs, co = curves["student"][3], curves["student_other"][3]
+    return {**head, "exploded": None,
+            "rdf": {"pair": f"{cation}-{centre}",
+                    "teacher_vs_student": _curve_distance(gs, gt, r),
+                    "student_vs_student": _curve_distance(go, gs, r),
+                    "first_peak_A": {"teacher": float(r[np.argmax(gt)]),
+                                     "student": float(r[np.argmax(gs)])}},
+            "vacf": {"species": cation, "max_lag_ps": float(t[-1]),
+                     "teacher_vs_student": _curve_distance(cs, ct, t),
+                     "student_vs_student": _curve_distance(co, cs, t),
+                     "first_zero_ps": {"teacher": first_zero(t, ct),
+                                       "student": first_zero(t, cs)}},
+            "teacher_ms_per_step": round(cost["teacher"], 2),
+            "student_ms_per_step": round(cost["student"], 2),
+            "seconds": round(time.perf_counter() - t_start, 1)}

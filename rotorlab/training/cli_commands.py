@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["add_parsers", "cmd_train"]
+__all__ = ["add_parsers", "cmd_train", "cmd_check"]
 
 
 def _one_thread_env(threads: int) -> None:
@@ -106,6 +106,74 @@ def _apply_resume_settings(loop, args) -> None:
         loop.save()
 
 
+def cmd_check(args) -> int:
+    """Re-measure a finished model's physical checks and update its card (``card.json`` and
+    ``README.md``): a longer UC sanity run and/or student vs teacher MD."""
+    _one_thread_env(args.threads)
+    import time
+
+    from rotorlab._paths import datasets_dir
+    from rotorlab.training import checks
+    from rotorlab.training.card import write_card
+    from rotorlab.training.loop import STATE_FILE, StateError, TrainingLoop
+
+    material = args.material
+    wd = Path(args.workdir) if args.workdir else datasets_dir() / "training" / material
+    out = Path(args.output) if args.output else datasets_dir() / "models" / material
+    if not (wd / STATE_FILE).is_file():
+        raise StateError(f"no training loop in {wd} (give --workdir)")
+    if not (out / "card.json").is_file():
+        raise StateError(f"no model card in {out} (give --output: the model directory)")
+    if not args.uc_ps and not args.teacher_steps:
+        raise StateError("nothing to check: give --uc-ps and/or --teacher-steps")
+    loop = TrainingLoop.open(wd, teacher=args.teacher)
+    card = json.loads((out / "card.json").read_text())
+    if card.get("material") != loop.state["material"] or \
+            card.get("teacher", {}).get("id") != loop.state["teacher"]["id"]:
+        raise StateError(f"the card in {out} ({card.get('material')}, teacher "
+                         f"{card.get('teacher', {}).get('id')}) is not this loop's "
+                         f"({loop.state['material']}, {loop.state['teacher']['id']})")
+    s = loop.settings
+    comp = wd / "production" / "model-compressed.pb"
+    model = comp if comp.is_file() else out / "model.pb"
+    sanity = card.setdefault("sanity", {})
+    nm = card.setdefault("not_measured", {})
+    done = []
+    if args.uc_ps:
+        steps = int(round(float(args.uc_ps) * 1000.0 / s.timestep))
+        t0 = time.time()
+        sanity["uc_md"] = checks.md_sanity(model, loop._cell("explore"), max(s.temperatures),
+                                           steps, wd / "production" / "sanity",
+                                           timestep=s.timestep)
+        sanity["seconds"] = round(time.time() - t0, 1)
+        nm.pop("sanity", None)
+        done.append(f"UC {args.uc_ps} ps at {max(s.temperatures)} K: anions bonded "
+                    f"{sanity['uc_md']['anions_bonded']}, MSD slope "
+                    f"{(sanity['uc_md'].get('msd') or {}).get('slope')}")
+    if args.teacher_steps:
+        r = checks.student_vs_teacher(
+            model, loop._cell("explore"), loop.teacher, max(s.temperatures),
+            int(args.teacher_steps), wd / "production" / "vs_teacher", timestep=s.timestep,
+            equilibration_steps=int(args.equilibration_steps))
+        sanity["vs_teacher"] = r
+        for k in ("sanity.vs_teacher", "sanity.rdf_vacf_vs_teacher"):
+            nm.pop(k, None)
+        if r["exploded"]:
+            done.append(f"student vs teacher: exploded ({r['exploded']})")
+        else:
+            done.append(f"student vs teacher ({r['length_ps']:.2f} ps): g(r) {r['rdf']['pair']} "
+                        f"{r['rdf']['teacher_vs_student']:.3f} (noise "
+                        f"{r['rdf']['student_vs_student']:.3f}), VACF "
+                        f"{r['vacf']['teacher_vs_student']:.3f} (noise "
+                        f"{r['vacf']['student_vs_student']:.3f})")
+    write_card(out, card)
+    loop.state.setdefault("notes", []).append(
+        time.strftime("%Y-%m-%d %H:%M") + " check: " + "; ".join(done))
+    loop.save()
+    print(f"rotorlab train check {material}: " + "; ".join(done) + f"; card updated in {out}")
+    return 0
+
+
 def add_parsers(sub) -> None:
     """Add the ``train`` sub-command to an ``argparse`` sub-parser collection."""
     t = sub.add_parser("train", help="teacher -> student DeePMD training loop of a material "
@@ -135,3 +203,18 @@ def add_parsers(sub) -> None:
     t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")
     t.add_argument("--settings", default=None, help="JSON file of further Settings overrides")
     t.set_defaults(func=cmd_train)
+    c = sub.add_parser("train-check", help="re-measure a trained model's physical checks "
+                                           "(long UC run, student vs teacher MD) into its card")
+    c.add_argument("material")
+    c.add_argument("--workdir", default=None, help="the loop's directory (default "
+                                                   "datasets/training/MATERIAL)")
+    c.add_argument("--output", default=None, help="the model directory holding card.json "
+                                                  "(default datasets/models/MATERIAL)")
+    c.add_argument("--teacher", default=None, help="must match the loop's teacher")
+    c.add_argument("--uc-ps", type=float, default=None,
+                   help="UC MD of this length [ps] at the highest study temperature")
+    c.add_argument("--teacher-steps", type=int, default=None,
+                   help="student vs teacher MD of this many steps (g(r), VACF)")
+    c.add_argument("--equilibration-steps", type=int, default=1000)
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(func=cmd_check)

@@ -16,22 +16,55 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from ase.geometry import get_distances
 
 __all__ = ["strained", "rattled", "rotor_rotated", "cation_displaced", "teacher_md",
-           "min_distance", "random_rotation"]
+           "min_distance", "unit_groups", "random_rotation"]
 
 
 def _rng(rng):
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def min_distance(atoms, rmax=3.0) -> float:
-    """Smallest interatomic distance [Å] over periodic images (capped at ``rmax``)."""
-    from rotorlab.md.simulation import min_pair_distance
+def min_distance(atoms, rmax=3.0, groups=None) -> float:
+    """Smallest interatomic distance [Å] over periodic images (capped at ``rmax``).
 
-    return float(min_pair_distance(np.ascontiguousarray(atoms.positions, dtype=float),
-                                   np.ascontiguousarray(atoms.cell.array, dtype=float),
-                                   float(rmax)))
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    rmax : float
+        Search radius [Å]; ``rmax`` is returned when no pair is closer.
+    groups : (n_atoms,) int array, optional
+        Pairs inside one group (e.g. the atoms of one rotor anion, whose bonds are shorter
+        than any contact between units) are ignored; default: every pair counts.
+    """
+    if groups is None:
+        from rotorlab.md.simulation import min_pair_distance
+
+        return float(min_pair_distance(np.ascontiguousarray(atoms.positions, dtype=float),
+                                       np.ascontiguousarray(atoms.cell.array, dtype=float),
+                                       float(rmax)))
+    from ase.neighborlist import neighbor_list
+
+    groups = np.asarray(groups)
+    if groups.shape != (len(atoms),):
+        raise ValueError(f"groups has shape {groups.shape}, expected ({len(atoms)},)")
+    i, j, d = neighbor_list("ijd", atoms, float(rmax))
+    d = d[groups[i] != groups[j]]
+    return float(d.min()) if d.size else float(rmax)
+
+
+def unit_groups(topology) -> np.ndarray:
+    """Per-atom unit label: the rotor index for rotor atoms, a unique negative label otherwise.
+
+    Used with :func:`min_distance` so that a rotor's own bonds (B–H 1.2 Å in BH4⁻) do not
+    count as close contacts.
+    """
+    n = int(topology.n_atoms)
+    groups = -1 - np.arange(n)
+    for r in range(topology.n_rotors):
+        groups[np.asarray(topology.rotor_members(r), dtype=int)] = r
+    return groups
 
 
 def _topology(atoms, topology):
@@ -141,7 +174,7 @@ def rotor_rotated(atoms, n, topology=None, rng=None, fraction=0.5, max_angle=Non
     max_angle : float, optional
         [rad]; default: any orientation.
     min_dist : float
-        [Å].
+        Smallest allowed contact [Å] between different units (a rotor's own bonds do not count).
 
     Returns
     -------
@@ -161,6 +194,7 @@ def rotor_rotated(atoms, n, topology=None, rng=None, fraction=0.5, max_angle=Non
     cell = np.asarray(atoms.cell.array, dtype=float)
     whole = topo.whole_positions(np.asarray(atoms.positions, dtype=float), cell)
     per_halving = max(1, int(max_tries) // 4)
+    groups = unit_groups(topo)
     out = []
     for _ in range(int(n)):
         k = max(1, int(round(fraction * topo.n_rotors)))
@@ -182,7 +216,7 @@ def rotor_rotated(atoms, n, topology=None, rng=None, fraction=0.5, max_angle=Non
                 x[idx] = com + (xr - com) @ rot.T
                 trial = a.copy()
                 trial.positions = x
-                if min_distance(trial, rmax=min_dist + 0.5) >= min_dist:
+                if min_distance(trial, rmax=min_dist + 0.5, groups=groups) >= min_dist:
                     a = trial
                     done.append(int(r))
                     angles.append(float(np.arccos(np.clip((np.trace(rot) - 1) / 2, -1, 1))))
@@ -207,7 +241,8 @@ def cation_displaced(atoms, n, topology=None, rng=None, fraction=0.25, displacem
     displacement : (float, float)
         Range [Å] of the displacement length (uniform), direction uniform on the sphere.
     min_dist : float
-        Redraw a copy whose closest pair is below this [Å].
+        Redraw a copy whose closest contact between different units is below this [Å]
+        (a rotor's own bonds do not count).
 
     Returns
     -------
@@ -221,26 +256,39 @@ def cation_displaced(atoms, n, topology=None, rng=None, fraction=0.25, displacem
     if mobile.size == 0:
         raise ValueError("structure has no mobile ions")
     lo, hi = float(displacement[0]), float(displacement[1])
+    groups = unit_groups(topo)
+    k = max(1, int(round(fraction * mobile.size)))
+    cell = np.asarray(atoms.cell.array, dtype=float)
+    pbc = atoms.pbc
     out = []
     for _ in range(int(n)):
-        for _try in range(max_tries):
-            k = max(1, int(round(fraction * mobile.size)))
-            chosen = np.sort(rng.choice(mobile, size=k, replace=False))
-            d = rng.normal(size=(k, 3))
-            d /= np.linalg.norm(d, axis=1)[:, None]
-            d *= rng.uniform(lo, hi, size=(k, 1))
-            a = atoms.copy()
-            pos = a.positions
-            pos[chosen] += d
-            a.positions = pos
-            if min_distance(a, rmax=min_dist + 0.5) >= min_dist:
+        # ions are placed one after the other (each redrawn up to max_tries times, an ion
+        # that finds no room is replaced by another), so dense frameworks such as LiBH4,
+        # where most 1 Å moves bring a Li within 1.6 Å of an H, still yield copies
+        pos = np.array(atoms.positions, dtype=float)
+        moved = {}
+        for ion in rng.permutation(mobile):
+            if len(moved) == k:
                 break
-        else:
-            raise RuntimeError(f"no cation-displaced copy with all distances >= {min_dist} Å "
-                               f"in {max_tries} tries")
+            others = np.flatnonzero(groups != groups[ion])
+            for _try in range(int(max_tries)):
+                v = rng.normal(size=3)
+                v *= rng.uniform(lo, hi) / np.linalg.norm(v)
+                _, dist = get_distances(pos[ion] + v, pos[others], cell=cell, pbc=pbc)
+                if dist.min() >= min_dist:
+                    pos[ion] += v
+                    moved[int(ion)] = v
+                    break
+        if len(moved) < k:
+            raise RuntimeError(f"only {len(moved)} of {k} cations could be displaced by "
+                               f"{lo}-{hi} Å keeping every contact between units >= "
+                               f"{min_dist} Å ({max_tries} tries each)")
+        chosen = sorted(moved)
+        a = atoms.copy()
+        a.positions = pos
         a.info["source"] = "cation"
-        a.info["displaced"] = chosen.tolist()
-        a.info["displacement"] = d.tolist()
+        a.info["displaced"] = chosen
+        a.info["displacement"] = [moved[i].tolist() for i in chosen]
         out.append(a)
     return out
 

@@ -122,6 +122,7 @@ class Settings:
     cross_check_teachers: list | None = None  # None/[]: the other built-in teachers
     measure_card: bool = True                # inference cost, MD sanity, cross-checks
     sanity_steps: int = 10000                # UC MD at the highest T (20 ps at 2 fs)
+    sanity_teacher_steps: int = 300          # student vs teacher MD (g(r), VACF); 0: skip
     output_dir: str | None = None            # where the final model goes
 
     def to_dict(self) -> dict:
