@@ -632,7 +632,7 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     # card measurements: inference cost of both models, UC MD sanity with the student
     inf = c["inference_ms_per_step"]
     assert inf["quick_32_atoms_frozen"] > 0 and inf["quick_32_atoms_compressed"] > 0
-    assert "paper_864_atoms_compressed" in inf
+    assert "catalog_paper_864_atoms_compressed" in inf and "catalog_quick_128_atoms_frozen" in inf
     uc = c["sanity"]["uc_md"]
     assert uc["steps"] == 60, uc
     if uc["exploded"] is None:  # a 300-step student may blow up: then the run is shorter
@@ -662,9 +662,11 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
                         property(lambda self: ref_teacher))
     args = p.parse_args(["train-check", "Li3PS4", "--workdir", str(tmp_path / "w"), "--output",
                          str(out), "--uc-ps", "0.2", "--teacher-steps", "20",
-                         "--equilibration-steps", "10"])
+                         "--equilibration-steps", "10", "--inference"])
     assert args.func(args) == 0
     c2 = json.loads((out / "card.json").read_text())
+    assert set(c2["inference_ms_per_step"]) == set(inf) and all(
+        v > 0 for v in c2["inference_ms_per_step"].values())
     assert c2["sanity"]["uc_md"]["steps"] == 100 and c2["sanity"]["vs_teacher"]["steps"] == 20
     assert c2["sanity"]["uc_md"]["temperature_K"] == 900.0
     assert c2["force_rmse_test_meV_A"] == c["force_rmse_test_meV_A"]  # nothing else changed

@@ -313,6 +313,10 @@ MATERIALS: dict[str, Material] = {
         units=(BH4,),
         default_rotors=("BH4",),
         timestep=0.5,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/LiBH4 (card.json, README.md); trained on the study's P6_3mc cell,
+        # valid for the hexagonal phase only (not the Pnma variant)
+        bundled_model="LiBH4",
         temperatures_table_s1=(600, 550, 525, 500, 475, 450, 350),
         temperatures_study_runs={"UC": (450, 475, 500, 525, 575),
                                  "RC": (475, 500, 525, 575), "RTC": (575,)},

@@ -362,6 +362,29 @@ def _default_cross_teachers(main_id: str) -> list:
     return out[:2]
 
 
+def catalog_cells(material) -> dict:
+    """The catalog's quick and paper cells of ``material`` (``catalog_quick``,
+    ``catalog_paper``; empty for a material the catalog does not know)."""
+    from rotorlab import materials
+
+    try:
+        return {f"catalog_{size}": materials.get(material, size) for size in ("quick", "paper")}
+    except (KeyError, ValueError):
+        return {}
+
+
+def inference_table(cells, frozen, compressed, threads) -> dict:
+    """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads``."""
+    from rotorlab.training import checks
+
+    out = {}
+    for name, atoms in cells.items():
+        for kind, f in (("frozen", frozen), ("compressed", compressed)):
+            out[f"{name}_{len(atoms)}_atoms_{kind}"] = round(checks.inference_ms(f, atoms), 2)
+    out["threads"] = threads
+    return out
+
+
 def measure(loop, directory, compressed=None) -> dict:
     """Card measurements of a finished loop's products in ``directory``: inference cost
     (quick and paper cells, compressed and not), UC MD sanity at the highest study
@@ -370,24 +393,16 @@ def measure(loop, directory, compressed=None) -> dict:
     import time
 
     from rotorlab.training import checks
-    from rotorlab.training.loop import _supercell
 
     s = loop.settings
     d = Path(directory)
     comp = Path(compressed) if compressed else d / "model-compressed.pb"
     res = {"inference_ms_per_step": {}, "sanity": {}, "cross_check": {}, "not_measured": {}}
-    unit = loop._unit()
     cells = {"quick": loop._cell("explore"),
              "test": loop._cell("test")}
-    paper = {"Li3PS4": (3, 3, 3), "Na4P2S6": (3, 3, 3)}.get(s.material)
-    if paper:
-        cells["paper"] = _supercell(unit, paper)
+    cells.update(catalog_cells(s.material))
     try:
-        for name, atoms in cells.items():
-            for kind, f in (("frozen", d / "model.pb"), ("compressed", comp)):
-                key = f"{name}_{len(atoms)}_atoms_{kind}"
-                res["inference_ms_per_step"][key] = round(checks.inference_ms(f, atoms), 2)
-        res["inference_ms_per_step"]["threads"] = s.threads
+        res["inference_ms_per_step"] = inference_table(cells, d / "model.pb", comp, s.threads)
     except Exception as exc:  # recorded, not hidden
         res["not_measured"]["inference_ms_per_step"] = f"failed: {exc}"
     try:

@@ -124,8 +124,8 @@ def cmd_check(args) -> int:
         raise StateError(f"no training loop in {wd} (give --workdir)")
     if not (out / "card.json").is_file():
         raise StateError(f"no model card in {out} (give --output: the model directory)")
-    if not args.uc_ps and not args.teacher_steps:
-        raise StateError("nothing to check: give --uc-ps and/or --teacher-steps")
+    if not args.uc_ps and not args.teacher_steps and not args.inference:
+        raise StateError("nothing to check: give --uc-ps, --teacher-steps and/or --inference")
     loop = TrainingLoop.open(wd, teacher=args.teacher)
     card = json.loads((out / "card.json").read_text())
     if card.get("material") != loop.state["material"] or \
@@ -150,6 +150,18 @@ def cmd_check(args) -> int:
         done.append(f"UC {args.uc_ps} ps at {max(s.temperatures)} K: anions bonded "
                     f"{sanity['uc_md']['anions_bonded']}, MSD slope "
                     f"{(sanity['uc_md'].get('msd') or {}).get('slope')}")
+    if args.inference:
+        from rotorlab.training.card import catalog_cells, inference_table
+
+        cells = {"quick": loop._cell("explore"), "test": loop._cell("test"),
+                 **catalog_cells(s.material)}
+        frozen = out / "model.pb"
+        card["inference_ms_per_step"] = inference_table(
+            cells, frozen, comp if comp.is_file() else frozen, s.threads)
+        nm.pop("inference_ms_per_step", None)
+        done.append("inference " + ", ".join(f"{k} {v} ms" for k, v in
+                                             card["inference_ms_per_step"].items()
+                                             if k.endswith("compressed")))
     if args.teacher_steps:
         r = checks.student_vs_teacher(
             model, loop._cell("explore"), loop.teacher, max(s.temperatures),
@@ -215,6 +227,9 @@ def add_parsers(sub) -> None:
                    help="UC MD of this length [ps] at the highest study temperature")
     c.add_argument("--teacher-steps", type=int, default=None,
                    help="student vs teacher MD of this many steps (g(r), VACF)")
+    c.add_argument("--inference", action="store_true",
+                   help="re-measure ms per call on the loop's cells and the catalog's quick "
+                        "and paper cells")
     c.add_argument("--equilibration-steps", type=int, default=1000)
     c.add_argument("--threads", type=int, default=1)
     c.set_defaults(func=cmd_check)
