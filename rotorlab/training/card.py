@@ -373,6 +373,13 @@ def catalog_cells(material) -> dict:
         return {}
 
 
+def inference_cells(loop) -> dict:
+    """Cells a card times the model on: the loop's exploration and test cells and the
+    catalog's quick and paper cells."""
+    return {"quick": loop._cell("explore"), "test": loop._cell("test"),
+            **catalog_cells(loop.settings.material)}
+
+
 def inference_table(cells, frozen, compressed, threads) -> dict:
     """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads``."""
     from rotorlab.training import checks
@@ -398,11 +405,9 @@ def measure(loop, directory, compressed=None) -> dict:
     d = Path(directory)
     comp = Path(compressed) if compressed else d / "model-compressed.pb"
     res = {"inference_ms_per_step": {}, "sanity": {}, "cross_check": {}, "not_measured": {}}
-    cells = {"quick": loop._cell("explore"),
-             "test": loop._cell("test")}
-    cells.update(catalog_cells(s.material))
     try:
-        res["inference_ms_per_step"] = inference_table(cells, d / "model.pb", comp, s.threads)
+        res["inference_ms_per_step"] = inference_table(inference_cells(loop), d / "model.pb",
+                                                       comp, s.threads)
     except Exception as exc:  # recorded, not hidden
         res["not_measured"]["inference_ms_per_step"] = f"failed: {exc}"
     try:

@@ -151,13 +151,10 @@ def cmd_check(args) -> int:
                     f"{sanity['uc_md']['anions_bonded']}, MSD slope "
                     f"{(sanity['uc_md'].get('msd') or {}).get('slope')}")
     if args.inference:
-        from rotorlab.training.card import catalog_cells, inference_table
+        from rotorlab.training.card import inference_cells, inference_table
 
-        cells = {"quick": loop._cell("explore"), "test": loop._cell("test"),
-                 **catalog_cells(s.material)}
-        frozen = out / "model.pb"
-        card["inference_ms_per_step"] = inference_table(
-            cells, frozen, comp if comp.is_file() else frozen, s.threads)
+        card["inference_ms_per_step"] = inference_table(inference_cells(loop), out / "model.pb",
+                                                        model, s.threads)
         nm.pop("inference_ms_per_step", None)
         done.append("inference " + ", ".join(f"{k} {v} ms" for k, v in
                                              card["inference_ms_per_step"].items()
