@@ -5,8 +5,10 @@ the study structures' README): the lowest and highest are explored and sampled b
 MD; the held-out test frames come from a temperature between two study temperatures.
 Supercells refer to the study's own cell of each material (``<material>.poscar``).
 
-Only Li3PS4 has been run so far; the other presets are starting points (cells chosen for
-64–130 atoms, larger cells for the held-out frames) to be checked when their turn comes.
+Li3PS4, LiBH4, Na2B10H10, Na4P2S6 and Na3OBH4 have been run with these presets; the
+Na11Sn2PS12 preset is a starting point to be checked when its turn comes. Supercells are
+counted in the cell ``rotorlab.materials.unit_cell`` returns (the loop's default
+structure).
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ PRESETS = {
     "Na2B10H10": dict(type_map=["Na", "B", "H"], temperatures=[525, 562.5, 600, 637.5, 675],
                       test_temperature=615.0, train_supercells=[[1, 1, 1]],
                       large_supercell=[2, 1, 1], test_supercell=[2, 1, 1], timestep=0.5),
-    # Na3OBH4, study cell 72 atoms; runs 550–800 K, dt 0.5 fs
+    # Na3OBH4: the unit is the 9-atom a = 4.57 Å cell (the study's 72-atom cell is an exact
+    # 2x2x2 of it); train on 2x2x1 (36 atoms, a third of the teacher's cost of the study
+    # cell), hold out frames of the study's own 2x2x2 cell; runs 550–800 K, dt 0.5 fs
     "Na3OBH4": dict(type_map=["Na", "O", "B", "H"], temperatures=[550, 633, 717, 800],
-                    test_temperature=675.0, train_supercells=[[1, 1, 1]],
-                    large_supercell=[2, 1, 1], test_supercell=[2, 1, 1], timestep=0.5),
+                    test_temperature=675.0, train_supercells=[[2, 2, 1]],
+                    large_supercell=[2, 2, 2], test_supercell=[2, 2, 2],
+                    explore_supercell=[2, 2, 1], timestep=0.5),
     # γ-Na4P2S6, study cell 24 atoms; runs 700–950 K, dt 2 fs
     "Na4P2S6": dict(type_map=["Na", "P", "S"], temperatures=[700, 762.5, 825, 887.5, 950],
                     test_temperature=850.0, train_supercells=[[2, 1, 1]],
