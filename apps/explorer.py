@@ -132,6 +132,7 @@ class SetupPanel(pn.viewable.Viewer):
                                          css_classes=["rl-study-t"], width=200)
         self.pot_select = pn.widgets.Select(name="Potential", options=[], width=420,
                                             css_classes=["rl-potential"])
+        self.pot_info = pn.pane.Markdown("", css_classes=["rl-potential-info"], width=640)
         self.upload = pn.widgets.FileInput(accept=".pb", multiple=False, css_classes=["rl-upload"])
         self.start_button = pn.widgets.Button(name="Start run", button_type="primary",
                                               css_classes=["rl-start"])
@@ -140,6 +141,7 @@ class SetupPanel(pn.viewable.Viewer):
         self.study_T.param.watch(lambda e: e.new and setattr(self, "temperature", float(e.new)),
                                  "value")
         self.pot_select.param.watch(lambda e: setattr(self, "potential", e.new or ""), "value")
+        self.param.watch(lambda e: self._refresh_pot_info(), "potential")
         self._refresh_material()
         self._apply_query()
 
@@ -170,6 +172,13 @@ class SetupPanel(pn.viewable.Viewer):
         self.pot_select.options = labels
         self.pot_select.value = keep or labels[0]
         self.potential = self.pot_select.value
+        self._refresh_pot_info()  # the material may have changed under the same label
+
+    def _refresh_pot_info(self):
+        from rotorlab.app.runs import potential_note
+
+        spec = self.app.runs.choices(self.material).get(self.potential, "")
+        self.pot_info.object = potential_note(self.material, spec)
 
     def _apply_query(self):
         args = getattr(pn.state, "session_args", None) or {}
@@ -290,6 +299,7 @@ class SetupPanel(pn.viewable.Viewer):
             "## Set up a run", self.info,
             pn.Row(w, pn.Column(nums, self.study_T)),
             pn.Row(self.pot_select, pn.Column("Upload a DeePMD model (.pb)", self.upload)),
+            self.pot_info,
             self.start_button, self.message)
 
 

@@ -342,3 +342,17 @@ def test_explorer_in_process_messages(tmp_path):
     assert ex.runs.list() == []
     ex.setup.potential = ex.setup.pot_select.options[0]     # a label the server offers
     assert ex.setup.spec().potential == "reference"
+    assert "not the material's" in ex.setup.pot_info.object
+    # the bundled model's card and caveats are shown next to the choice, for its material
+    from rotorlab.potentials.registry import bundled
+
+    ex.setup.material = "LiBH4"
+    label = next(k for k in ex.setup.pot_select.options if k.startswith("bundled"))
+    ex.setup.pot_select.value = label
+    note = ex.setup.pot_info.object
+    assert "Bundled model **LiBH4**" in note and "sevenn:7net-0" in note
+    assert all(c in note for c in bundled("LiBH4").caveats())
+    assert f"{bundled('LiBH4').card['force_rmse_test_meV_A']:.1f} meV/Å" in note
+    # a path typed in the browser is never looked up
+    ex.setup.potential = "/etc/passwd"
+    assert ex.setup.pot_info.object == ""

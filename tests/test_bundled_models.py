@@ -95,3 +95,65 @@ def test_short_nve_run_conserves_energy_and_keeps_anions_bonded(name, tmp_path):
         d0 = np.linalg.norm(minimum_image(x[0, idx[1:]] - x[0, idx[0]], cell[0]), axis=-1)
         d1 = np.linalg.norm(minimum_image(x[-1, idx[1:]] - x[-1, idx[0]], cell[-1]), axis=-1)
         assert d1.max() < 1.3 * d0.max() + 0.3, (r, d0, d1)
+
+
+def _card(**over):
+    good = {"force_rmse_test_meV_A": 35.0, "energy_rmse_test_meV_atom": 0.8,
+            "sanity": {"uc_md": {"temperature_K": 900.0, "length_ps": 20.0,
+                                 "anions_bonded": True, "exploded": None,
+                                 "max_bond_A": {"PS4": 2.4}, "bond_cutoff_A": {"PS4": 2.76},
+                                 "msd": {"slope": 0.98}},
+                       "vs_teacher": {"rdf": {"teacher_vs_student": 0.1,
+                                              "student_vs_student": 0.2},
+                                      "vacf": {"teacher_vs_student": 0.2,
+                                               "student_vs_student": 0.2}}}}
+    for k, v in over.items():
+        if k in ("uc_md", "vs_teacher"):
+            good["sanity"][k].update(v)
+        else:
+            good[k] = v
+    from rotorlab.potentials.registry import BundledModel
+    from pathlib import Path
+
+    return BundledModel(id="x", directory=Path("."), card=good)
+
+
+def test_caveats_name_each_missed_target_and_nothing_else():
+    assert _card().caveats() == []
+    assert _card(force_rmse_test_meV_A=47.8).caveats() == [
+        "held-out force RMSE 47.8 meV/Å against the teacher (aim ≤ 40; under the limit of 60)"]
+    assert "above the limit" in _card(force_rmse_test_meV_A=61.0).caveats()[0]
+    assert "energy RMSE 3.40" in _card(energy_rmse_test_meV_atom=3.4).caveats()[0]
+    bond = _card(uc_md={"anions_bonded": False, "max_bond_A": {"PS4": 2.9}}).caveats()
+    assert bond == ["an anion bond stretched past its cutoff in 20 ps of UC MD at 900 K "
+                    "(PS4 2.90 Å > 2.76)"]
+    assert "slope 0.40" in _card(uc_md={"msd": {"slope": 0.4}}).caveats()[0]
+    assert "exploded" in _card(uc_md={"exploded": "T = 1e5 K at step 12"}).caveats()[0]
+    far = _card(vs_teacher={"vacf": {"teacher_vs_student": 0.5, "student_vs_student": 0.2}})
+    assert far.caveats() == ["student vs teacher VACF distance 0.50 beyond the noise floor 0.20"]
+    # a test-fixture card (no rotorlab-train keys) has none
+    from rotorlab.potentials.registry import BundledModel, model_info
+
+    assert BundledModel(id="t", directory=model_info("tiny-LiBH4").directory,
+                        card=model_info("tiny-LiBH4").card).caveats() == []
+
+
+@pytest.mark.parametrize("name", WITH)
+def test_using_a_bundled_model_warns_once_with_its_card_caveats(name, recwarn):
+    import warnings
+
+    from rotorlab.potentials import registry
+
+    info = bundled(name)
+    registry._WARNED.discard(info.id)
+    atoms = materials.get(name, (1, 1, 1))
+    atoms.info["material"] = name
+    registry.resolve("bundled", atoms=atoms)
+    got = [w for w in recwarn if issubclass(w.category, registry.BundledModelCaveat)]
+    if info.caveats():
+        assert len(got) == 1 and all(c in str(got[0].message) for c in info.caveats())
+    else:
+        assert not got
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", registry.BundledModelCaveat)
+        registry.resolve("bundled", atoms=atoms)  # once per process

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["AppConfig", "InputError", "RunRecord", "RunManager", "build_spec",
-           "potential_choices", "check_model_upload", "pb_node_names", "config_from_env"]
+           "potential_choices", "potential_note", "check_model_upload", "pb_node_names", "config_from_env"]
 
 #: Node names one of which every frozen DeePMD TensorFlow model (.pb) holds.
 DEEPMD_NODES = ("descrpt_attr/rcut", "model_attr/tmap", "descrpt_attr/ntypes")
@@ -124,6 +124,49 @@ def potential_choices(material: str, config: AppConfig, uploads_dir: Path | None
         for p in sorted(Path(uploads_dir).glob("*.pb")):
             out[f"uploaded {p.name}"] = str(p)
     return out
+
+
+def potential_note(material: str, spec: str) -> str:
+    """One Markdown paragraph on what the chosen potential is and what its card says.
+
+    Parameters
+    ----------
+    material : str
+        Catalog material of the run.
+    spec : str
+        A value of :func:`potential_choices` (never a path typed in the browser).
+
+    Returns
+    -------
+    str
+        For ``reference``: that it tests the machinery, not physics. For ``bundled``: the
+        teacher, the held-out errors against it and every caveat of the card
+        (:meth:`~rotorlab.potentials.registry.BundledModel.caveats`). Otherwise "".
+    """
+    from rotorlab.potentials import registry
+
+    if spec == "reference":
+        return ("The reference force field is rotorlab's analytic test potential: it runs "
+                "every mode and analysis, but its numbers are not the material's.")
+    if spec != "bundled":
+        return ""
+    try:
+        info = registry.bundled(material)
+    except (registry.NoBundledModel, FileNotFoundError, ValueError) as exc:
+        return f"No usable bundled model: {exc}"
+    c = info.card
+    teacher = c.get("teacher")
+    teacher = teacher.get("id", "") if isinstance(teacher, dict) else str(teacher or "")
+    parts = [f"Bundled model **{info.id}**, a DeePMD network trained on {teacher or 'teacher'} "
+             "labels (not on DFT)."]
+    f, e = c.get("force_rmse_test_meV_A"), c.get("energy_rmse_test_meV_atom")
+    if isinstance(f, (int, float)) and isinstance(e, (int, float)):
+        parts.append(f"Held-out error against the teacher: forces {f:.1f} meV/Å, energy "
+                     f"{e:.2f} meV/atom.")
+    cav = info.caveats()
+    if cav:
+        parts.append("Caveats from its card: " + "; ".join(cav) + ".")
+    return " ".join(parts)
 
 
 def _varint(buf: bytes, i: int) -> tuple[int, int]:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from rotorlab._paths import models_dir
 
-__all__ = ["BundledModel", "NoBundledModel", "PotentialKind", "PotentialSpecError", "bundled",
+__all__ = ["BundledModel", "BundledModelCaveat", "NoBundledModel", "PotentialKind", "PotentialSpecError", "bundled",
            "has_bundled", "model_dirs", "model_info", "resolve", "load", "to_spec", "restore",
            "get_state", "register", "unregister", "kinds", "MODEL_SUFFIXES"]
 
@@ -45,6 +45,18 @@ MODEL_SUFFIXES = (".pb", ".pth", ".pt", ".pte", ".pt2", ".savedmodel", ".hlo", "
 
 class NoBundledModel(LookupError):
     """The material has no bundled model (yet)."""
+
+
+class BundledModelCaveat(UserWarning):
+    """A bundled model's card records a target it misses or a sanity check it fails."""
+
+
+#: Accuracy aims and limits of the bundled models (issue 11), against the teacher on
+#: held-out frames: force [meV/Å] and raw energy [meV/atom].
+FORCE_RMSE_AIM, FORCE_RMSE_LIMIT = 40.0, 60.0
+ENERGY_RMSE_AIM, ENERGY_RMSE_LIMIT = 1.0, 2.0
+
+_WARNED: set = set()
 
 
 @dataclass
@@ -160,6 +172,60 @@ class BundledModel:
     def describe(self) -> str:
         """Short human-readable provenance."""
         return self.card_text or json.dumps(self.card, indent=2)
+
+    def caveats(self) -> list:
+        """What the card says this model misses: accuracy aims and failed sanity checks.
+
+        Read from the measured card only (nothing is re-measured): held-out force and
+        energy RMSE against the teacher (aims ≤ 40 meV/Å and ≤ 1 meV/atom, limits 60 and 2),
+        the UC sanity run (every anion bonded, no explosion, mobile-ion MSD log-log slope
+        0.7–1.3) and student vs teacher MD (distance within 1.5× the student–student noise
+        floor, or within 0.05).
+
+        Returns
+        -------
+        list of str
+            One sentence per caveat; empty when the card records none (or is not a
+            ``rotorlab train`` card, e.g. a test fixture).
+        """
+        c = self.card
+        out = []
+        f = c.get("force_rmse_test_meV_A")
+        if isinstance(f, (int, float)) and f > FORCE_RMSE_AIM:
+            what = "above the limit" if f > FORCE_RMSE_LIMIT else "under the limit"
+            out.append(f"held-out force RMSE {f:.1f} meV/Å against the teacher (aim ≤ "
+                       f"{FORCE_RMSE_AIM:g}; {what} of {FORCE_RMSE_LIMIT:g})")
+        e = c.get("energy_rmse_test_meV_atom")
+        if isinstance(e, (int, float)) and e > ENERGY_RMSE_AIM:
+            off = c.get("energy_rmse_test_offset_removed_meV_atom")
+            extra = f", {off:.2f} after removing a constant offset" if isinstance(
+                off, (int, float)) else ""
+            out.append(f"held-out energy RMSE {e:.2f} meV/atom (aim ≤ {ENERGY_RMSE_AIM:g}"
+                       f"{extra})")
+        uc = (c.get("sanity") or {}).get("uc_md") or {}
+        if uc:
+            T, ps = uc.get("temperature_K"), uc.get("length_ps")
+            where = f"in {ps:g} ps of UC MD at {T:g} K" if ps and T else "in the UC sanity run"
+            if uc.get("exploded"):
+                out.append(f"the UC sanity run exploded ({uc['exploded']})")
+            if uc.get("anions_bonded") is False:
+                worst = ", ".join(f"{k} {v:.2f} Å > {uc.get('bond_cutoff_A', {}).get(k, 0):.2f}"
+                                  for k, v in (uc.get("max_bond_A") or {}).items())
+                out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
+            slope = (uc.get("msd") or {}).get("slope")
+            if isinstance(slope, (int, float)) and not 0.7 <= slope <= 1.3:
+                out.append(f"mobile-ion MSD log-log slope {slope:.2f} {where} (diffusive: ≈ 1)")
+        vt = (c.get("sanity") or {}).get("vs_teacher") or {}
+        for key, label in (("rdf", "g(r)"), ("vacf", "VACF")):
+            d = vt.get(key) or {}
+            ts, ss = d.get("teacher_vs_student"), d.get("student_vs_student")
+            if isinstance(ts, (int, float)) and isinstance(ss, (int, float)) \
+                    and ts > max(1.5 * ss, 0.05):
+                out.append(f"student vs teacher {label} distance {ts:.2f} beyond the noise "
+                           f"floor {ss:.2f}")
+        if vt.get("exploded"):
+            out.append(f"student vs teacher MD exploded ({vt['exploded']})")
+        return out
 
 
 def model_dirs() -> list:
@@ -541,7 +607,22 @@ def _bundled_factory(arg, *, atoms=None, material=None, symbols=None, **kwargs):
         raise PotentialSpecError(f"'bundled:{arg}': expected bundled, bundled:ensemble or "
                                  "bundled:compressed")
     kwargs.pop("topology", None), kwargs.pop("positions", None), kwargs.pop("cell", None)
-    return bundled(material).load(symbols, **opts, **kwargs)
+    info = bundled(material)
+    _warn_caveats(info)
+    return info.load(symbols, **opts, **kwargs)
+
+
+def _warn_caveats(info: BundledModel) -> None:
+    """One :class:`BundledModelCaveat` per model and process listing what its card misses."""
+    if info.id in _WARNED:
+        return
+    _WARNED.add(info.id)
+    cav = info.caveats()
+    if cav:
+        import warnings
+
+        warnings.warn(f"bundled model {info.id}: " + "; ".join(cav) + " (its card: "
+                      f"{info.directory / 'README.md'})", BundledModelCaveat, stacklevel=3)
 
 
 def _deepmd_factory(arg, *, symbols=None, **kwargs):
