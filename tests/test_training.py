@@ -671,6 +671,20 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     assert c2["sanity"]["uc_md"]["temperature_K"] == 900.0
     assert c2["force_rmse_test_meV_A"] == c["force_rmse_test_meV_A"]  # nothing else changed
     assert '"vs_teacher"' in (out / "README.md").read_text()
+    assert "## Caveats" in (out / "README.md").read_text()
+    # a timing at another thread count goes beside the loop's table, never in its place
+    args = p.parse_args(["train-check", "Li3PS4", "--workdir", str(tmp_path / "w"), "--output",
+                         str(out), "--inference", "--threads", "2"])
+    assert args.func(args) == 0
+    c3 = json.loads((out / "card.json").read_text())
+    assert c3["inference_ms_per_step"] == c2["inference_ms_per_step"]
+    t2 = c3["inference_ms_per_step_by_threads"]["2"]
+    assert set(t2) == set(inf) and t2["threads"] == 2
+    # in this process TensorFlow was started earlier: the card says what it really used
+    from rotorlab.potentials.deepmd import thread_settings
+
+    assert t2["threads_effective"] == thread_settings()["intra"]
+    assert "Inference cost with 2 threads" in (out / "README.md").read_text()
     bad = json.loads((out / "card.json").read_text())
     bad["material"] = "LiBH4"
     other = tmp_path / "other-model"

@@ -219,6 +219,14 @@ def render_readme(card: dict) -> str:
             lines.append("```json\n" + json.dumps(c[key], indent=2) + "\n```")
         else:
             lines.append(f"Not measured: {c['not_measured'].get(key, '')}")
+    for n, table in sorted((c.get("inference_ms_per_step_by_threads") or {}).items()):
+        lines += ["", f"Inference cost with {n} threads:", "",
+                  "```json\n" + json.dumps(table, indent=2) + "\n```"]
+    from rotorlab.potentials.registry import BundledModel
+
+    cav = BundledModel(id=str(c.get("id", "")), directory=Path("."), card=c).caveats()
+    lines += ["", "## Caveats (targets missed, checks failed)", ""]
+    lines += [f"* {x}" for x in cav] if cav else ["None recorded."]
     tr = c["training"]
     lines += ["", "## Training", "",
               f"se_e2_a, rcut {tr['rcut']} Å, embedding {tr['neuron']}, axis {tr['axis_neuron']}, "
@@ -381,7 +389,8 @@ def inference_cells(loop) -> dict:
 
 
 def inference_table(cells, frozen, compressed, threads) -> dict:
-    """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads``."""
+    """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads`` (asked)
+    and ``threads_effective`` (TensorFlow's intra-op pool)."""
     from rotorlab.training import checks
 
     out = {}
@@ -389,6 +398,10 @@ def inference_table(cells, frozen, compressed, threads) -> dict:
         for kind, f in (("frozen", frozen), ("compressed", compressed)):
             out[f"{name}_{len(atoms)}_atoms_{kind}"] = round(checks.inference_ms(f, atoms), 2)
     out["threads"] = threads
+    # what TensorFlow really ran with (it fixes its thread pools when the first model loads)
+    from rotorlab.potentials.deepmd import thread_settings
+
+    out["threads_effective"] = thread_settings()["intra"]
     return out
 
 
