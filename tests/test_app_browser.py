@@ -193,6 +193,8 @@ def test_page_loads_without_console_errors(context, app_url):
     time.sleep(2)
     assert pg.errors() == []
     assert "LiBH4" in pg.text("rl-info") and "48 atoms" in pg.text("rl-info")
+    # the potential's note follows the choice: the reference FF is not the material's physics
+    assert "not the material's" in pg.text("rl-potential-info")
     pg.shot("setup")
     pg.page.close()
 
