@@ -233,6 +233,14 @@ def test_variants_listing_and_describe():
     for v in vs:
         assert v.name in text
     assert "nhc (chain 3, tau 100 fs)" in text and "T (study runs)" in text
+    # a bundled model is described with its card's error and caveats
+    from rotorlab.potentials.registry import bundled
+
+    li = materials.catalog("LiBH4").describe()
+    card = bundled("LiBH4").card
+    assert f"held-out force RMSE {card['force_rmse_test_meV_A']:.1f} meV/Å" in li
+    assert all(c in li for c in bundled("LiBH4").caveats())
+    assert "bundled model  : none bundled" in materials.catalog("Na11Sn2PS12").describe()
     assert [v.name for v in materials.variants("LiBH4")] == ["study", "P63mc-12", "Pnma"]
     assert [v.name for v in materials.variants("Li3PS4")] == ["study", "beta-Pnma"]
     assert "beta" in materials.catalog("Li3PS4").variant("beta-Pnma").description

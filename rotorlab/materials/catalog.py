@@ -244,6 +244,28 @@ class Material:
     def has_structure(self) -> bool:
         return bool(self.variants)
 
+    def _model_line(self) -> str:
+        """The bundled model, its held-out error against its teacher and its caveats."""
+        if self.bundled_model is None:
+            return "none bundled"
+        try:
+            from rotorlab.potentials.registry import model_info
+
+            info = model_info(self.bundled_model)
+        except (OSError, ValueError) as exc:
+            return f"{self.bundled_model} (unreadable: {exc})"
+        c = info.card
+        t = c.get("teacher")
+        t = t.get("id", "") if isinstance(t, dict) else str(t or "")
+        out = self.bundled_model
+        f = c.get("force_rmse_test_meV_A")
+        if isinstance(f, (int, float)):
+            out += f" ({t} labels; held-out force RMSE {f:.1f} meV/Å)"
+        cav = info.caveats()
+        if cav:
+            out += "\n                   caveats: " + "; ".join(cav)
+        return out
+
     def describe(self) -> str:
         """Multi-line human-readable description."""
         runs = self.temperatures_study_runs
@@ -264,7 +286,7 @@ class Material:
             "  T (study runs) : "
             + "; ".join(f"{m} {', '.join(f'{t:g}' for t in ts)}" for m, ts in runs.items())
             + " K",
-            f"  bundled model  : {self.bundled_model or 'none bundled'}",
+            f"  bundled model  : {self._model_line()}",
             "  structures     :",
         ]
         for k, v in enumerate(self.variants):
