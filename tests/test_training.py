@@ -817,3 +817,43 @@ def test_network_sweep_records_speed_and_accuracy(tmp_path, cell, ref_teacher):
     assert json.loads((tmp_path / "sw" / "sweep.json").read_text()) == rows
     # a bigger descriptor has more parameters: a bigger frozen file
     assert rows[1]["size_bytes"]["frozen"] > rows[0]["size_bytes"]["frozen"]
+
+
+def test_gr_reach_and_the_cell_the_card_checks_in(tmp_path):
+    from ase.geometry import get_distances
+
+    from rotorlab import materials
+    from rotorlab.training import checks
+    from rotorlab.training.card import check_cell
+
+    cells = {}
+    for sc in ((2, 2, 1), (2, 2, 2)):
+        a = materials.get("Na3OBH4", sc)
+        a.info["material"] = "Na3OBH4"
+        cells[sc] = a
+        r_max, nearest = checks.gr_reach(a)
+        # half the smallest perpendicular width of the (cubic) cell; brute-force nearest pair
+        assert r_max == pytest.approx(0.5 * min(a.cell.lengths()))
+        na = [i for i, s in enumerate(a.get_chemical_symbols()) if s == "Na"]
+        b = [i for i, s in enumerate(a.get_chemical_symbols()) if s == "B"]
+        _, d = get_distances(a.positions[na], a.positions[b], cell=a.cell, pbc=True)
+        assert nearest == pytest.approx(d.min())
+    # the 36-atom cell's g(r) (2.29 Å) does not reach the nearest Na-B pair (3.23 Å)
+    assert checks.gr_reach(cells[(2, 2, 1)])[0] < checks.gr_reach(cells[(2, 2, 1)])[1]
+
+    class FakeLoop:
+        def __init__(self, kinds):
+            self.kinds = kinds
+
+        def _cell(self, kind):
+            if kind not in self.kinds:
+                raise KeyError(kind)
+            return self.kinds[kind]
+
+    narrow, wide = cells[(2, 2, 1)], cells[(2, 2, 2)]
+    assert check_cell(FakeLoop({"explore": narrow, "test": wide})) is wide
+    assert check_cell(FakeLoop({"explore": wide, "test": narrow})) is wide
+    assert check_cell(FakeLoop({"explore": narrow})) is narrow  # nothing wider: the widest
+    # the comparison refuses a cell whose g(r) misses the first shell, before any MD
+    with pytest.raises(ValueError, match="compare in a wider cell"):
+        checks.student_vs_teacher("no-model.pb", narrow, None, 800.0, 10, tmp_path)

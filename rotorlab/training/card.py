@@ -388,6 +388,25 @@ def inference_cells(loop) -> dict:
             **catalog_cells(loop.settings.material)}
 
 
+def check_cell(loop):
+    """The cell a card's MD checks run in: the exploration cell when its g(r) reaches past
+    the first cation–anion shell (nearest pair + 0.5 Å), else the first of the test and
+    large cells that does, else the widest of them."""
+    from rotorlab.training import checks
+
+    cells = []
+    for kind in ("explore", "test", "large"):
+        try:
+            cells.append(loop._cell(kind))
+        except KeyError:
+            continue
+    reach = [checks.gr_reach(c) for c in cells]
+    for c, (r_max, nearest) in zip(cells, reach):
+        if r_max >= nearest + 0.5:
+            return c
+    return cells[int(np.argmax([r for r, _ in reach]))]
+
+
 def inference_table(cells, frozen, compressed, threads) -> dict:
     """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads`` (asked)
     and ``threads_effective`` (TensorFlow's intra-op pool)."""
@@ -426,7 +445,7 @@ def measure(loop, directory, compressed=None) -> dict:
     try:
         t0 = time.time()
         res["sanity"]["uc_md"] = checks.md_sanity(
-            comp, loop._cell("explore"), max(s.temperatures),
+            comp, check_cell(loop), max(s.temperatures),
             int(getattr(s, "sanity_steps", 10000)), loop.workdir / "production" / "sanity", timestep=s.timestep)
         res["sanity"]["seconds"] = round(time.time() - t0, 1)
     except Exception as exc:
@@ -435,7 +454,7 @@ def measure(loop, directory, compressed=None) -> dict:
     if n_teacher > 0:
         try:
             res["sanity"]["vs_teacher"] = checks.student_vs_teacher(
-                comp, loop._cell("explore"), loop.teacher, max(s.temperatures), n_teacher,
+                comp, check_cell(loop), loop.teacher, max(s.temperatures), n_teacher,
                 loop.workdir / "production" / "vs_teacher", timestep=s.timestep,
                 equilibration_steps=min(1000, int(getattr(s, "sanity_steps", 1000))))
         except Exception as exc:

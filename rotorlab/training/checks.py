@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["inference_ms", "md_sanity", "cross_check", "msd_slope", "frames_from_set",
-           "student_vs_teacher", "anion_centre_species"]
+           "student_vs_teacher", "anion_centre_species", "gr_reach"]
 
 
 def inference_ms(model, atoms, n_calls=10, warmup=2) -> float:
@@ -245,6 +245,40 @@ def _curve_distance(a, b, x):
     return float(np.trapezoid(np.abs(a - b), x) / den) if den > 0 else float("nan")
 
 
+def gr_reach(atoms) -> tuple:
+    """How far a g(r) reaches in this cell and how far the nearest cation–anion pair is.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Periodic cell (``info["material"]`` for the topology).
+
+    Returns
+    -------
+    r_max : float
+        Half the smallest perpendicular cell width [Å] (the minimum-image g(r) range).
+    nearest : float
+        Shortest minimum-image distance between a mobile cation and an anion centre [Å]
+        (``inf`` when there is no such pair).
+    """
+    from ase.geometry import get_distances
+
+    from rotorlab.materials import detect
+
+    cell = atoms.cell
+    r_max = 0.5 * float(np.min(atoms.cell.volume / np.linalg.norm(
+        np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)))
+    topo = detect(atoms)
+    mobile = np.asarray(topo.mobile, dtype=int)
+    centre = anion_centre_species(topo)
+    syms = np.asarray(atoms.get_chemical_symbols())
+    centres = np.flatnonzero(syms == centre)
+    if mobile.size == 0 or centres.size == 0:
+        return r_max, float("inf")
+    _, d = get_distances(atoms.positions[mobile], atoms.positions[centres], cell=cell, pbc=True)
+    return r_max, float(d.min())
+
+
 def student_vs_teacher(model, atoms, teacher, temperature, steps, workdir, *, timestep=2.0,
                        equilibration_steps=1000, seed=0, r_max=None, nbins=120,
                        max_lag_ps=None) -> dict:
@@ -302,6 +336,12 @@ def student_vs_teacher(model, atoms, teacher, temperature, steps, workdir, *, ti
         raise ValueError("no mobile ions: a cation VACF needs them")
     cation = str(np.asarray(topo.symbols).astype(str)[mobile[0]])
     centre = anion_centre_species(topo)
+    reach, nearest = gr_reach(atoms)
+    if (r_max if r_max is not None else reach) <= nearest:
+        raise ValueError(
+            f"the {cation}-{centre} g(r) of this {len(atoms)}-atom cell reaches "
+            f"{r_max if r_max is not None else reach:.2f} Å, short of the nearest pair "
+            f"({nearest:.2f} Å): compare in a wider cell")
     wd = Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
     common = dict(mode="UC", temperature=float(temperature), timestep=float(timestep),

@@ -116,6 +116,7 @@ def cmd_check(args) -> int:
     from rotorlab._paths import datasets_dir
     from rotorlab.potentials.deepmd import set_threads
     from rotorlab.training import checks
+    from rotorlab.training.card import check_cell
 
     with warnings.catch_warnings():  # an in-process call after TF started keeps its threads
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -148,7 +149,7 @@ def cmd_check(args) -> int:
     if args.uc_ps:
         steps = int(round(float(args.uc_ps) * 1000.0 / s.timestep))
         t0 = time.time()
-        sanity["uc_md"] = checks.md_sanity(model, loop._cell("explore"), max(s.temperatures),
+        sanity["uc_md"] = checks.md_sanity(model, check_cell(loop), max(s.temperatures),
                                            steps, wd / "production" / "sanity",
                                            timestep=s.timestep)
         sanity["seconds"] = round(time.time() - t0, 1)
@@ -170,7 +171,7 @@ def cmd_check(args) -> int:
             f"{k} {v} ms" for k, v in table.items() if k.endswith("compressed")))
     if args.teacher_steps:
         r = checks.student_vs_teacher(
-            model, loop._cell("explore"), loop.teacher, max(s.temperatures),
+            model, check_cell(loop), loop.teacher, max(s.temperatures),
             int(args.teacher_steps), wd / "production" / "vs_teacher", timestep=s.timestep,
             equilibration_steps=int(args.equilibration_steps))
         sanity["vs_teacher"] = r
