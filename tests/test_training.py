@@ -754,7 +754,8 @@ def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
 
     def fake():
         st = SimpleNamespace(max_iterations=10, production_steps=20000, next_steps=1500, jobs=2,
-                             members=4, first_steps=2500, threads=1)
+                             members=4, first_steps=2500, threads=1, explore_supercell=None,
+                             train_supercells=[[2, 2, 1]])
         calls = []
         loop = SimpleNamespace(settings=st, state={"settings": dict(vars(st)), "notes": [],
                                                    "stop_reason": "max_iterations"},
@@ -774,6 +775,20 @@ def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
     assert calls == [] and loop.state["notes"] == []  # nothing given, nothing changed
     with pytest.raises(StateError, match="--members cannot change"):
         _apply_resume_settings(loop, p.parse_args(["train", "Li3PS4", "--resume", "--members", "2"]))
+    # the exploration cell may grow on resume (e.g. Na3OBH4: from its 36-atom training cell)
+    loop, calls = fake()
+    _apply_resume_settings(loop, p.parse_args(["train", "Na3OBH4", "--resume",
+                                               "--explore-supercell", "2", "2", "2"]))
+    assert loop.settings.explore_supercell == [2, 2, 2]
+    assert loop.state["settings"]["explore_supercell"] == [2, 2, 2]
+    assert "explore_supercell [2, 2, 1] -> [2, 2, 2]" in loop.state["notes"][-1]
+    loop, calls = fake()  # the same cell as now: nothing changes
+    _apply_resume_settings(loop, p.parse_args(["train", "Na3OBH4", "--resume",
+                                               "--explore-supercell", "2", "2", "1"]))
+    assert calls == [] and loop.state["notes"] == []
+    with pytest.raises(StateError, match="three positive integers"):
+        _apply_resume_settings(loop, p.parse_args(["train", "Na3OBH4", "--resume",
+                                                   "--explore-supercell", "0", "2", "2"]))
 
 
 def test_msd_slope_ballistic_and_brownian():

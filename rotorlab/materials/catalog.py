@@ -459,6 +459,9 @@ MATERIALS: dict[str, Material] = {
         units=(P2S6,),
         default_rotors=("P2S6",),
         timestep=2.0,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/Na4P2S6 (card.json, README.md)
+        bundled_model="Na4P2S6",
         temperatures_table_s1=(1000, 950, 900, 850, 800, 750),
         temperatures_study_runs=_same((700, 800, 850, 900, 950)),
         study_runs={"atoms": 648, "timestep": 2.0, "steps": 25_000_000, "length_ns": 50.0,

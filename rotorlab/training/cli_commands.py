@@ -59,6 +59,7 @@ def cmd_train(args) -> int:
                 "first_steps": args.first_steps, "next_steps": args.next_steps,
                 "production_steps": args.production_steps, "jobs": args.jobs,
                 "threads": args.threads, "max_iterations": args.max_iterations,
+                "explore_supercell": getattr(args, "explore_supercell", None),
                 "output_dir": str(out)}
         if args.settings:
             over.update(json.loads(Path(args.settings).read_text()))
@@ -78,8 +79,9 @@ _RESUMABLE = ("max_iterations", "production_steps", "next_steps", "jobs")
 
 
 def _apply_resume_settings(loop, args) -> None:
-    """Apply ``--max-iterations/--production-steps/--next-steps/--jobs`` to a
-    resumed loop (recorded in its notes); refuse ``--members/--first-steps`` changes."""
+    """Apply ``--max-iterations/--production-steps/--next-steps/--jobs`` and
+    ``--explore-supercell`` to a resumed loop (recorded in its notes); refuse
+    ``--members/--first-steps`` changes."""
     import time
 
     from rotorlab.training.loop import StateError
@@ -97,6 +99,16 @@ def _apply_resume_settings(loop, args) -> None:
             changed.append(f"{name} {getattr(loop.settings, name)} -> {int(val)}")
             setattr(loop.settings, name, int(val))
             loop.state["settings"][name] = int(val)
+    sc = getattr(args, "explore_supercell", None)
+    if sc is not None:
+        sc = [int(x) for x in sc]
+        if min(sc) < 1:
+            raise StateError(f"--explore-supercell needs three positive integers, got {sc}")
+        if sc != list(loop.settings.explore_supercell or loop.settings.train_supercells[0]):
+            old = loop.settings.explore_supercell or loop.settings.train_supercells[0]
+            changed.append(f"explore_supercell {list(old)} -> {sc}")
+            loop.settings.explore_supercell = sc
+            loop.state["settings"]["explore_supercell"] = sc
     if changed:
         loop.state.setdefault("notes", []).append(
             time.strftime("%Y-%m-%d %H:%M") + " resumed with " + ", ".join(changed))
@@ -217,6 +229,10 @@ def add_parsers(sub) -> None:
     t.add_argument("--next-steps", type=int, default=None)
     t.add_argument("--production-steps", type=int, default=None)
     t.add_argument("--max-iterations", type=int, default=None)
+    t.add_argument("--explore-supercell", type=int, nargs=3, default=None,
+                   metavar=("NX", "NY", "NZ"),
+                   help="cell the exploration MD runs in (supercell of the structure); may "
+                        "change when a loop is resumed, e.g. to explore a larger cell")
     t.add_argument("--jobs", type=int, default=None,
                    help="ensemble members trained concurrently (one process each)")
     t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")
