@@ -409,7 +409,8 @@ def check_cell(loop):
 
 def inference_table(cells, frozen, compressed, threads) -> dict:
     """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads`` (asked)
-    and ``threads_effective`` (TensorFlow's intra-op pool)."""
+    and ``threads_effective`` (TensorFlow's intra-op pool; 0 means TensorFlow's default,
+    one thread per core, when no thread count was set before the first model loaded)."""
     from rotorlab.training import checks
 
     out = {}
