@@ -155,9 +155,8 @@ def potential_note(material: str, spec: str) -> str:
     except (registry.NoBundledModel, FileNotFoundError, ValueError) as exc:
         return f"No usable bundled model: {exc}"
     c = info.card
-    teacher = c.get("teacher")
-    teacher = teacher.get("id", "") if isinstance(teacher, dict) else str(teacher or "")
-    parts = [f"Bundled model **{info.id}**, a DeePMD network trained on {teacher or 'teacher'} "
+    parts = [f"Bundled model **{info.id}**, a DeePMD network trained on "
+             f"{info.teacher_id or 'teacher'} "
              "labels (not on DFT)."]
     f, e = c.get("force_rmse_test_meV_A"), c.get("energy_rmse_test_meV_atom")
     if isinstance(f, (int, float)) and isinstance(e, (int, float)):

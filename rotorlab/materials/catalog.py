@@ -254,13 +254,10 @@ class Material:
             info = model_info(self.bundled_model)
         except (OSError, ValueError) as exc:
             return f"{self.bundled_model} (unreadable: {exc})"
-        c = info.card
-        t = c.get("teacher")
-        t = t.get("id", "") if isinstance(t, dict) else str(t or "")
         out = self.bundled_model
-        f = c.get("force_rmse_test_meV_A")
+        f = info.card.get("force_rmse_test_meV_A")
         if isinstance(f, (int, float)):
-            out += f" ({t} labels; held-out force RMSE {f:.1f} meV/Å)"
+            out += f" ({info.teacher_id} labels; held-out force RMSE {f:.1f} meV/Å)"
         cav = info.caveats()
         if cav:
             out += "\n                   caveats: " + "; ".join(cav)

@@ -173,6 +173,12 @@ class BundledModel:
         """Short human-readable provenance."""
         return self.card_text or json.dumps(self.card, indent=2)
 
+    @property
+    def teacher_id(self) -> str:
+        """Id of what labelled the training data (``card["teacher"]``), "" if unknown."""
+        t = self.card.get("teacher")
+        return t.get("id", "") if isinstance(t, dict) else str(t or "")
+
     def caveats(self) -> list:
         """What the card says this model misses: accuracy aims and failed sanity checks.
 
