@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -427,6 +428,52 @@ def test_loop_stops_at_max_iterations_and_on_budget(tmp_path, cell, ref_teacher,
     state = loop.run()
     assert state["stop_reason"] == "budget" and state["stopped_at_iteration"] == 1
     assert "production" in state["completed"]
+
+
+def test_reopened_loop_trains_a_new_production_model(tmp_path, cell, ref_teacher, monkeypatch):
+    """Reopening a finished loop (more iterations or budget) must not reuse the old
+    production model: the old one is moved aside, kept, and a new one trained."""
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training import dp
+
+    runs = []
+    monkeypatch.setattr(dp, "_run", lambda args, d, threads, log: runs.append(Path(d)))
+    monkeypatch.setattr(dp, "freeze", lambda d, name, threads=1: (Path(d) / name).write_text(
+        f"model {len(runs)}"))
+    monkeypatch.setattr(dp, "compress", lambda m, c, **k: Path(c).write_text(Path(m).read_text()))
+    monkeypatch.setattr(dp, "test", lambda m, d: {"force_rmse_meV_A": 1.0})
+    _FakeLoop.calls = []
+    path = tmp_path / "w"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher, max_iterations=2), fraction=[0.1])
+    del loop.step_production  # the real production step, on the patched dp calls
+    state = loop.run()
+    assert state["stop_reason"] == "max_iterations"
+    assert state["production"]["train"]["reused"] is False
+    assert state["production"]["last_iteration"] == 1
+    assert (path / "production" / "train" / "model.pb").read_text() == "model 1"
+    for grow, last, kept in ((3, 2, "production.iter.001"), (4, 3, "production.iter.002")):
+        loop = _FakeLoop.install(_open(path, ref_teacher), fraction=[0.1])
+        del loop.step_production
+        loop.settings.max_iterations = grow
+        loop.state["settings"]["max_iterations"] = grow
+        loop.reopen_iterations()
+        assert "production" not in loop.state and not (path / "production").exists()
+        state = loop.run()
+        assert state["production"]["train"]["reused"] is False, state["production"]
+        assert state["production"]["last_iteration"] == last
+        assert (path / "production" / "train" / "model.pb").read_text() == f"model {last}"
+        prev = state["previous_productions"][-1]
+        assert prev["moved_to"] == kept and prev["last_iteration"] == last - 1
+        assert (path / prev["model"]).read_text() == f"model {last - 1}"  # kept, not deleted
+        assert (path / prev["compressed"]).is_file()
+    assert len(runs) == 3 and len(state["previous_productions"]) == 2
+    # a name already taken is never overwritten
+    (path / "production.iter.003").mkdir()
+    (path / "production.iter.003" / "mine.txt").write_text("user file")
+    loop = _open(path, ref_teacher)
+    loop.reopen_iterations()
+    assert (path / "production.iter.003" / "mine.txt").read_text() == "user file"
+    assert (path / "production.iter.003-2" / "train" / "model.pb").read_text() == "model 3"
 
 
 def test_loop_resumes_after_a_kill_at_every_step_boundary(tmp_path, cell, ref_teacher,

@@ -440,9 +440,37 @@ class TrainingLoop:
                              "only a budget or max_iterations stop can be reopened")
         self.state["stop_reason"] = None
         self.state.pop("stopped_at_iteration", None)
+        if "production" in self.state["completed"] or (self.workdir / "production").exists():
+            self._retire_production()
         self.state["completed"] = [k for k in self.state["completed"] if k not in FINAL_STEPS]
         self.save()
         self.log("reopened: active learning continues")
+
+    def _retire_production(self) -> None:
+        """Move the finished production model aside (never delete it), so that the final
+        production step trains a new one on the grown data set instead of reusing the old
+        ``production/train`` output. The old directory becomes ``production.iter.NNN``
+        (NNN: the last iteration it was trained on; ``-2``, ``-3`` ... if taken) and its
+        record moves to ``state["previous_productions"]``."""
+        old = self.state.pop("production", None) or {}
+        src = self.workdir / "production"
+        if not src.exists():
+            if old:
+                self.state.setdefault("previous_productions", []).append(old)
+            return
+        last = old.get("last_iteration")
+        base = f"production.iter.{int(last):03d}" if last is not None else "production.old"
+        dst, k = self.workdir / base, 1
+        while dst.exists():
+            k += 1
+            dst = self.workdir / f"{base}-{k}"
+        src.rename(dst)
+        for key in ("model", "compressed"):
+            if isinstance(old.get(key), str) and old[key].startswith("production/"):
+                old[key] = dst.name + old[key][len("production"):]
+        old["moved_to"] = dst.name
+        self.state.setdefault("previous_productions", []).append(old)
+        self.log(f"the previous production model is kept in {dst.name}")
 
     def _stop(self, reason, it):
         self.state["stop_reason"] = reason
