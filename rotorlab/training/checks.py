@@ -25,7 +25,16 @@ __all__ = ["inference_ms", "md_sanity", "cross_check", "msd_slope", "frames_from
 
 
 def inference_ms(model, atoms, n_calls=10, warmup=2) -> float:
-    """Median wall time [ms] of one energy+force(+virial) call of a DeePMD model on ``atoms``."""
+    """Median wall time [ms] of one energy+force(+virial) call of a DeePMD model on ``atoms``
+    (rotorlab's default engine; see :func:`inference_timing`)."""
+    return inference_timing(model, atoms, n_calls, warmup)[0]
+
+
+def inference_timing(model, atoms, n_calls=10, warmup=2) -> tuple:
+    """``(median ms per call, engine)`` of a DeePMD model on ``atoms`` through
+    :class:`rotorlab.potentials.deepmd.DeePMD` (engine ``"c"``: DeePMD-kit's C API with a
+    Verlet list, reused between these calls as between MD steps; ``"python"``: its Python
+    ``DeepPot``)."""
     from rotorlab.potentials.deepmd import DeePMD
 
     ff = DeePMD(str(model), atoms.get_chemical_symbols())
@@ -38,7 +47,7 @@ def inference_ms(model, atoms, n_calls=10, warmup=2) -> float:
         t0 = time.perf_counter()
         ff.compute(x, c)
         ts.append(time.perf_counter() - t0)
-    return float(1e3 * np.median(ts))
+    return float(1e3 * np.median(ts)), ff.engine
 
 
 def msd_slope(positions, masses, mobile, time_ps, window=(0.1, 0.5)):
