@@ -56,6 +56,26 @@ def test_ghost_pairs_match_brute_force_images(atoms, scale, r_list):
     assert np.all((xw @ np.linalg.inv(cell) >= 0) & (xw @ np.linalg.inv(cell) < 1))
 
 
+def test_list_kernels_match_numpy():
+    rng = np.random.default_rng(8)
+    n, g = 12, 30
+    x, x0 = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    assert deepmd_c.max_displacement2(x, x0) == pytest.approx(((x - x0) ** 2).sum(1).max())
+    offset = rng.normal(size=(n, 3))
+    mapping = np.concatenate([np.arange(n), rng.integers(0, n, g)])
+    shift = rng.normal(size=(g, 3))
+    out = np.empty((n + g, 3))
+    deepmd_c.fill_coordinates(x, offset, mapping, shift, out)
+    np.testing.assert_allclose(out[:n], x + offset)
+    np.testing.assert_allclose(out[n:], (x + offset)[mapping[n:]] + shift)
+    f_all = rng.normal(size=(n + g, 3))
+    f = np.empty((n, 3))
+    deepmd_c.fold_forces(f_all, n, mapping, f)
+    ref = f_all[:n].copy()
+    np.add.at(ref, mapping[n:], f_all[n:])
+    np.testing.assert_allclose(f, ref, atol=1e-14)
+
+
 @needs_c
 def test_c_engine_equals_python_engine_through_rebuilds(pair, atoms):
     _, p = pair

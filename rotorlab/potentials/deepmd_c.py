@@ -34,7 +34,8 @@ from numba import njit
 
 from rotorlab.geometry import cell_list
 
-__all__ = ["CModel", "GhostList", "CAPIUnavailable", "ghost_pairs", "library", "DEFAULT_SKIN"]
+__all__ = ["CModel", "GhostList", "CAPIUnavailable", "ghost_pairs", "library", "DEFAULT_SKIN",
+           "max_displacement2", "fill_coordinates", "fold_forces"]
 
 #: Verlet skin [Å]: the list holds pairs within ``rcut + skin`` and is rebuilt once an atom
 #: has moved more than ``skin / 2`` since the last build (or the cell changed).
@@ -216,6 +217,46 @@ def ghost_pairs(x, cell, r_list):
     return xw, count, out_j, out_s
 
 
+@njit(cache=True)
+def max_displacement2(x, x0):
+    """Largest squared displacement [Å²] of any atom between ``x0`` and ``x`` (N, 3)."""
+    best = 0.0
+    for i in range(x.shape[0]):
+        dx = x[i, 0] - x0[i, 0]
+        dy = x[i, 1] - x0[i, 1]
+        dz = x[i, 2] - x0[i, 2]
+        d2 = dx * dx + dy * dy + dz * dz
+        if d2 > best:
+            best = d2
+    return best
+
+
+@njit(cache=True)
+def fill_coordinates(x, offset, mapping, ghost_shift, out):
+    """Local coordinates ``x + offset`` then ghosts ``local[mapping[g]] + ghost_shift``
+    into ``out`` (N + G, 3) [Å]."""
+    n = x.shape[0]
+    for i in range(n):
+        for k in range(3):
+            out[i, k] = x[i, k] + offset[i, k]
+    for g in range(ghost_shift.shape[0]):
+        j = mapping[n + g]
+        for k in range(3):
+            out[n + g, k] = out[j, k] + ghost_shift[g, k]
+
+
+@njit(cache=True)
+def fold_forces(f_all, n, mapping, out):
+    """Forces on the N local atoms: their own plus their ghosts' (``out`` (N, 3) [eV/Å])."""
+    for i in range(n):
+        for k in range(3):
+            out[i, k] = f_all[i, k]
+    for g in range(n, f_all.shape[0]):
+        j = mapping[g]
+        for k in range(3):
+            out[j, k] += f_all[g, k]
+
+
 def ghost_pairs_numpy(x, cell, r_list):
     """Reference for :func:`ghost_pairs` by brute force over image shifts (tests): the set
     of (i, j, shift) with ``|xw_j + shift·cell − xw_i| < r_list``, sorted."""
@@ -318,24 +359,17 @@ class GhostList:
         """True when the list no longer covers ``rcut`` for positions ``x`` in ``cell``."""
         if cell.shape != self.cell.shape or not np.array_equal(cell, self.cell):
             return True
-        d = x - self.x_build
-        return float(np.max(np.einsum("ij,ij->i", d, d))) > (0.5 * self.skin) ** 2
+        return max_displacement2(x, self.x_build) > (0.5 * self.skin) ** 2
 
     def coordinates(self, x) -> np.ndarray:
         """Local then ghost coordinates [Å], shape (N + nghost, 3), for positions ``x``."""
-        xa = self._xall
-        np.add(x, self.offset, out=xa[:self.n])
-        np.add(xa[self.mapping[self.n:]], self.ghost_shift, out=xa[self.n:])
-        return xa
+        fill_coordinates(x, self.offset, self.mapping, self.ghost_shift, self._xall)
+        return self._xall
 
     def fold(self, f_all) -> np.ndarray:
         """Forces on local atoms: their own plus those of their ghost images, (N, 3)."""
-        f = np.array(f_all[:self.n])
-        if self.nghost:
-            m = self.mapping[self.n:]
-            g = f_all[self.n:]
-            for k in range(3):
-                f[:, k] += np.bincount(m, weights=g[:, k], minlength=self.n)
+        f = np.empty((self.n, 3))
+        fold_forces(f_all, self.n, self.mapping, f)
         return f
 
     def close(self):
