@@ -16,8 +16,9 @@ side reuses its formatted copy. This module does the same from Python:
   list or, for clusters, without one) with every C++ exception turned into a Python
   ``RuntimeError``.
 
-Results agree with ``DeepPot.eval`` to round-off (tested); :class:`rotorlab.potentials.
-deepmd.DeePMD` uses this engine for TensorFlow ``.pb`` models when the library loads.
+Results agree with ``DeepPot.eval`` to round-off (tested);
+:class:`rotorlab.potentials.deepmd.DeePMD` uses this engine for TensorFlow ``.pb`` models
+when the library loads.
 """
 
 from __future__ import annotations
