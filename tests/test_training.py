@@ -679,6 +679,9 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     # card measurements: inference cost of both models, UC MD sanity with the student
     inf = c["inference_ms_per_step"]
     assert inf["quick_32_atoms_frozen"] > 0 and inf["quick_32_atoms_compressed"] > 0
+    from rotorlab.potentials.deepmd import DeePMD
+
+    assert inf["engine"] == DeePMD(tmp_path / "w" / state["production"]["model"]).engine
     assert "catalog_paper_864_atoms_compressed" in inf and "catalog_quick_128_atoms_frozen" in inf
     uc = c["sanity"]["uc_md"]
     assert uc["steps"] == 60, uc
