@@ -287,7 +287,26 @@ def ghost_pairs_numpy(x, cell, r_list):
 # ----------------------------------------------------------------------------- lists
 
 
-class GhostList:
+class _CHandle:
+    """Owner of one handle of the C library, freed by ``_free_name`` on :meth:`close`
+    (also at garbage collection)."""
+
+    _free_name = ""
+    handle = None
+
+    def close(self):
+        if getattr(self, "handle", None):
+            getattr(self._lib, self._free_name)(self.handle)
+            self.handle = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class GhostList(_CHandle):
     """A Verlet list in LAMMPS form: N local atoms, then ghost images within the list
     radius, and each local atom's neighbours as indices into local + ghost atoms.
 
@@ -311,6 +330,8 @@ class GhostList:
     mapping : ndarray of int64, shape (N + nghost,)
         Atom each local/ghost atom is an image of.
     """
+
+    _free_name = "DP_DeleteNlist"
 
     def __init__(self, x, cell, rcut, skin, lib):
         self._lib = lib
@@ -373,22 +394,12 @@ class GhostList:
         fold_forces(f_all, self.n, self.mapping, f)
         return f
 
-    def close(self):
-        if getattr(self, "handle", None):
-            self._lib.DP_DeleteNlist(self.handle)
-            self.handle = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 # ----------------------------------------------------------------------------- model
 
 
-class CModel:
+class CModel(_CHandle):
     """One DeePMD-kit model loaded through the C API.
 
     Parameters
@@ -405,6 +416,8 @@ class CModel:
     RuntimeError
         DeePMD-kit cannot load the model (its message).
     """
+
+    _free_name = "DP_DeleteDeepPot"
 
     def __init__(self, path, skin: float = DEFAULT_SKIN):
         self._lib = lib = library()
@@ -500,16 +513,9 @@ class CModel:
             self._list = None
 
     def close(self):
-        self.reset_list()
-        if getattr(self, "handle", None):
-            self._lib.DP_DeleteDeepPot(self.handle)
-            self.handle = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        if getattr(self, "_list", None) is not None:
+            self.reset_list()
+        super().close()
 
 
 def engine_default() -> str:
