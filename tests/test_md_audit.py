@@ -7,6 +7,7 @@ unprojected Langevin kick, Maxwell–Boltzmann velocities scaled with 3N, and co
 codes T/RTV/RV that no integration test exercised.
 """
 
+import re
 import subprocess
 import sys
 
@@ -382,6 +383,15 @@ def test_each_explosion_criterion_stops_and_keeps_data(tmp_path, what, match):
     with pytest.raises(SimulationExploded, match=match) as info:
         sim.run()
     assert "kept" in str(info.value) or what == "close"
+    # the step and the bare reason travel with the exception (model cards record them
+    # without the store's path): the reason is the message's own "what"
+    assert info.value.step == sim.step
+    assert re.search(match, info.value.reason) and "kept in" not in info.value.reason
+    from rotorlab.training.checks import explosion_text
+
+    text = explosion_text(info.value, 0.5)
+    assert text == f"at step {sim.step} ({sim.step * 0.5 / 1000:.2f} ps): {info.value.reason}"
+    assert str(tmp_path) not in text
     ts = TrajectoryStore.open(tmp_path / "x.zarr", mode="r")
     assert ts.has_checkpoint
     if what != "close":

@@ -687,8 +687,12 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     assert uc["steps"] == 60, uc
     if uc["exploded"] is None:  # a 300-step student may blow up: then the run is shorter
         assert uc["length_ps"] == pytest.approx(60 * 2.0 / 1000, rel=0.2), uc
+        assert uc["steps_run"] == 60
     else:
         assert uc["length_ps"] < 60 * 2.0 / 1000 and not uc["anions_bonded"], uc
+        # the card says where and why, without the work directory's path
+        assert uc["exploded"].startswith(f"at step {uc['steps_run']} (")
+        assert "kept in" not in uc["exploded"] and 0 < uc["steps_run"] <= 60
     assert set(uc["max_bond_A"]) == {"PS4"} and uc["max_bond_A"]["PS4"] > 1.5
     assert uc["anions_bonded"] == (uc["max_bond_A"]["PS4"] < uc["bond_cutoff_A"]["PS4"]
                                    and uc["exploded"] is None)

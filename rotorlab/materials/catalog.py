@@ -395,6 +395,10 @@ MATERIALS: dict[str, Material] = {
         units=(BH4, O),
         default_rotors=("BH4",),
         timestep=0.5,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/Na3OBH4 (card.json, README.md). Its card's caveats: UC MD at
+        # 800 K in the 72-atom cell explodes after ~3 ps (a warning says so on use).
+        bundled_model="Na3OBH4",
         temperatures_table_s1=(800, 550, 450),
         temperatures_study_runs={"UC": (550, 600, 700, 800), "RC": (600, 700, 800),
                                  "RTC": (700, 800), "RTVC": (700, 800)},

@@ -44,7 +44,21 @@ CHECKPOINT_VERSION = 2
 
 
 class SimulationExploded(RuntimeError):
-    """The dynamics became unphysical (NaN, runaway temperature, overlapping atoms)."""
+    """The dynamics became unphysical (NaN, runaway temperature, overlapping atoms).
+
+    Attributes
+    ----------
+    step : int or None
+        MD step at which it was detected.
+    reason : str
+        What was found (e.g. ``"temperature 6217 K exceeds 5x the target 800 K"``), without
+        the advice and file locations of the message.
+    """
+
+    def __init__(self, message, *, step=None, reason=None):
+        super().__init__(message)
+        self.step = step
+        self.reason = message if reason is None else reason
 
 
 # --------------------------------------------------------------------------------------
@@ -713,27 +727,28 @@ class Simulation:
         t = integ.temperature
         target = self.config["temperature"]
         if not (math.isfinite(t) and math.isfinite(integ.potential_energy)):
-            raise SimulationExploded(self._explain("non-finite energy or velocities (NaN)"))
+            raise self._exploded("non-finite energy or velocities (NaN)")
         if target > 0 and t > self.config["explosion_factor"] * target:
-            raise SimulationExploded(self._explain(
+            raise self._exploded(
                 f"temperature {t:.0f} K exceeds {self.config['explosion_factor']:g}x the "
-                f"target {target:g} K"))
+                f"target {target:g} K")
         if full:
             if not np.isfinite(integ.x).all():
-                raise SimulationExploded(self._explain("non-finite positions"))
+                raise self._exploded("non-finite positions")
             dmin = self.config["min_distance"]
             if dmin > 0:
                 d = min_pair_distance(integ.x, integ.cell, dmin)
                 if d < dmin:
-                    raise SimulationExploded(self._explain(
-                        f"atoms closer than {dmin} Å (found {d:.3f} Å)"))
+                    raise self._exploded(
+                        f"atoms closer than {dmin} Å (found {d:.3f} Å)")
 
-    def _explain(self, what):
+    def _exploded(self, what) -> SimulationExploded:
         kept = "" if self.store is None else (
             f"; the {self.store.n_frames} frames written so far are kept in {self.store_path}"
             " and the last checkpoint is intact")
-        return (f"simulation exploded at step {self.step}: {what}. Try a smaller timestep, "
-                f"a relaxed structure or a better potential{kept}")
+        return SimulationExploded(
+            f"simulation exploded at step {self.step}: {what}. Try a smaller timestep, "
+            f"a relaxed structure or a better potential{kept}", step=int(self.step), reason=what)
 
     def _ensure_store(self):
         if self.store is not None and not self._store_open:
@@ -825,7 +840,7 @@ class Simulation:
                 try:
                     integ.step()
                 except FloatingPointError as exc:
-                    raise SimulationExploded(self._explain(str(exc))) from exc
+                    raise self._exploded(str(exc)) from exc
                 s = integ.step_count
                 is_frame = s >= eq and (s - eq) % fi == 0
                 is_cp = s % ci == 0 or s == total

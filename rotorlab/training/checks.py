@@ -103,7 +103,8 @@ def md_sanity(model, atoms, temperature, steps, workdir, *, timestep=2.0, frame_
     dict
         ``temperature_K``, ``length_ps``, ``ms_per_step``, ``max_bond_A`` and
         ``bond_cutoff_A`` per rotor kind, ``anions_bonded`` (bool), ``msd`` (see
-        :func:`msd_slope`), ``exploded`` (message or None).
+        :func:`msd_slope`), ``exploded`` (None, or where and why the run blew up, see
+        :func:`explosion_text`), ``steps`` (asked) and ``steps_run`` (done).
     """
     from ase.data import atomic_numbers, covalent_radii
 
@@ -121,10 +122,12 @@ def md_sanity(model, atoms, temperature, steps, workdir, *, timestep=2.0, frame_
                      timestep=timestep, steps=int(steps), store=str(store),
                      frame_interval=int(frame_interval), seed=int(seed), progress=False,
                      overwrite=True)
+    n_run = int(steps)
     try:
         sim.run()
     except SimulationExploded as exc:
-        exploded = str(exc)
+        exploded = explosion_text(exc, timestep)
+        n_run = int(exc.step) if exc.step is not None else n_run
     sec = time.perf_counter() - t0
     ds = open_store(store)
     x = np.asarray(ds["positions"].values, float)
@@ -148,12 +151,33 @@ def md_sanity(model, atoms, temperature, steps, workdir, *, timestep=2.0, frame_
             cut_b[k] = float(cut)
             ok &= out_b[k] < cut
     res = {"temperature_K": float(temperature), "length_ps": float(tps[-1] - tps[0]),
-           "steps": int(steps), "ms_per_step": round(1e3 * sec / max(int(steps), 1), 3),
+           "steps": int(steps), "steps_run": n_run,
+           "ms_per_step": round(1e3 * sec / max(n_run, 1), 3),
            "n_atoms": len(atoms), "max_bond_A": out_b, "bond_cutoff_A": cut_b,
            "anions_bonded": bool(ok), "exploded": exploded}
     if len(tps) > 10:
         res["msd"] = msd_slope(x, np.asarray(topo.masses), np.asarray(topo.mobile), tps)
     return res
+
+
+def explosion_text(exc, timestep) -> str:
+    """Where and why an MD run blew up, for a card: ``"at step 6180 (3.09 ps): ..."``.
+
+    Only the step, the time and the reason are kept: the exception's advice and the
+    location of its store belong to the machine that ran it, not to a shipped card.
+
+    Parameters
+    ----------
+    exc : Exception
+        Usually :class:`rotorlab.md.simulation.SimulationExploded` (``step``, ``reason``).
+    timestep : float
+        MD time step [fs].
+    """
+    step = getattr(exc, "step", None)
+    reason = getattr(exc, "reason", None) or str(exc)
+    if step is None:
+        return str(reason)
+    return f"at step {int(step)} ({int(step) * float(timestep) / 1000.0:.2f} ps): {reason}"
 
 
 def frames_from_set(directory):
@@ -360,7 +384,8 @@ def student_vs_teacher(model, atoms, teacher, temperature, steps, workdir, *, ti
 
     def exploded(where, exc):
         # an unstable student (or teacher) is a result of this check, not an error of it
-        return {**head, "exploded": {where: str(exc)}, "rdf": None, "vacf": None,
+        return {**head, "exploded": {where: explosion_text(exc, timestep)}, "rdf": None,
+                "vacf": None,
                 "seconds": round(time.perf_counter() - t_start, 1)}
 
     eq = wd / "equilibrated.zarr"
