@@ -430,6 +430,48 @@ def test_loop_stops_at_max_iterations_and_on_budget(tmp_path, cell, ref_teacher,
     assert "production" in state["completed"]
 
 
+def test_a_member_finished_on_a_shorter_schedule_is_extended_not_reused(tmp_path,
+                                                                          monkeypatch):
+    """Resuming with a larger --next-steps inside an interrupted train step once kept the
+    members that had finished on the old schedule (Na2B10H10: two members at 1500 steps,
+    two at 4000, one record saying 4000). A shorter finished model now continues from its
+    checkpoint; the shorter one is kept aside, never overwritten."""
+    from rotorlab.training import dp
+
+    runs = []
+    monkeypatch.setattr(dp, "_run", lambda args, d, threads, log: runs.append(list(args)))
+    monkeypatch.setattr(dp, "freeze", lambda d, name, threads=1: (Path(d) / name).write_text(
+        f"model after run {len(runs)}"))
+    d = tmp_path / "member.0"
+
+    def cfg(n):
+        return {"training": {"numb_steps": n}}
+
+    first = dp.train(cfg(1500), d)
+    assert first["reused"] is False and first["steps"] == 1500 and len(runs) == 1
+    assert "--restart" not in runs[0]
+    (d / "checkpoint").write_text("model_checkpoint_path: model.ckpt")  # what dp train leaves
+    (d / "model.ckpt.index").write_text("")
+    again = dp.train(cfg(1500), d)  # the same schedule: reused, nothing run
+    assert again["reused"] is True and len(runs) == 1
+    more = dp.train(cfg(4000), d)
+    assert more["reused"] is False and more["steps"] == 4000 and len(runs) == 2
+    assert "--restart" in runs[1] and more["extended"] == {"from_steps": 1500,
+                                                           "kept": "model.1500-steps.pb"}
+    assert (d / "model.1500-steps.pb").read_text() == "model after run 1"
+    assert (d / "model.pb").read_text() == "model after run 2"
+    assert json.loads((d / "train_info.1500-steps.json").read_text())["steps"] == 1500
+    assert dp.train(cfg(4000), d)["reused"] is True and len(runs) == 2
+    # fewer steps than done: the longer model is reused
+    assert dp.train(cfg(2000), d)["reused"] is True and len(runs) == 2
+    # no checkpoint to continue from: reused, and the record says it is shorter than asked
+    for f in ("checkpoint", "model.ckpt.index"):
+        (d / f).unlink()
+    short = dp.train(cfg(8000), d)
+    assert short["reused"] is True and short["steps"] == 4000 and len(runs) == 2
+    assert short["shorter_than_asked"] == {"asked": 8000, "checkpoint": False}
+
+
 def test_reopened_loop_trains_a_new_production_model(tmp_path, cell, ref_teacher, monkeypatch):
     """Reopening a finished loop (more iterations or budget) must not reuse the old
     production model: the old one is moved aside, kept, and a new one trained."""

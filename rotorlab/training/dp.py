@@ -149,8 +149,11 @@ def train(config: dict, directory, *, threads: int = 1, init_frz_model=None, ini
     config : dict
         From :func:`input_json` (written to ``directory/input.json``).
     directory : path
-        Work directory (created). A finished ``output`` there is reused, and a training
-        killed part-way restarts from its last checkpoint (``restart=True``).
+        Work directory (created). A finished ``output`` there is reused when it was trained
+        for at least ``numb_steps``; one trained on a shorter schedule (the step count grew
+        when a loop was resumed) continues from its checkpoint to ``numb_steps``, the
+        shorter model kept as ``model.<N>-steps.pb``. A training killed part-way restarts
+        from its last checkpoint (``restart=True``).
     init_frz_model : path, optional
         Start from a frozen model (``dp train --init-frz-model``: later iterations continue
         from the previous iteration's members with a short schedule).
@@ -162,7 +165,9 @@ def train(config: dict, directory, *, threads: int = 1, init_frz_model=None, ini
     -------
     dict
         ``model`` (path), ``seconds`` (train wall time), ``steps``, ``steps_per_s``,
-        ``reused`` (bool).
+        ``reused`` (bool); ``extended`` (``from_steps``, ``kept``) when a shorter finished
+        model was continued; ``shorter_than_asked`` when one was reused because it has no
+        checkpoint to continue from.
 
     Raises
     ------
@@ -172,15 +177,28 @@ def train(config: dict, directory, *, threads: int = 1, init_frz_model=None, ini
     d.mkdir(parents=True, exist_ok=True)
     out = d / output
     info_path = d / "train_info.json"
+    ckpt = d / "checkpoint"
+    has_ckpt = ckpt.is_file() and (d / "model.ckpt.index").is_file()
+    want = int(config["training"]["numb_steps"])
+    extended = None
     if out.is_file() and info_path.is_file():
         info = json.loads(info_path.read_text())
-        info["reused"] = True
-        return info
+        done = int(info.get("steps", want))
+        if done >= want or not (restart and has_ckpt):
+            info["reused"] = True
+            if done < want:
+                info["shorter_than_asked"] = {"asked": want, "checkpoint": False}
+            return info
+        # finished on a shorter schedule (the step count grew on resume, e.g. a larger
+        # --next-steps): continue from its checkpoint; the shorter model is kept aside
+        kept = _free_name(out.with_name(f"{out.stem}.{done}-steps{out.suffix}"))
+        out.rename(kept)
+        info_path.rename(_free_name(d / f"train_info.{done}-steps.json"))
+        extended = {"from_steps": done, "kept": kept.name}
     (d / "input.json").write_text(json.dumps(config, indent=2) + "\n")
     args = [dp_executable(), "--tf", "train", "input.json"]
-    ckpt = d / "checkpoint"
     resumed = False
-    if restart and ckpt.is_file() and (d / "model.ckpt.index").is_file():
+    if restart and has_ckpt:
         args += ["--restart", "model.ckpt"]
         resumed = True
     elif init_frz_model is not None:
@@ -199,8 +217,20 @@ def train(config: dict, directory, *, threads: int = 1, init_frz_model=None, ini
             "resumed_from_checkpoint": resumed, "threads": int(threads),
             "init_frz_model": str(init_frz_model) if init_frz_model else None,
             "size_bytes": out.stat().st_size, "reused": False}
+    if extended:
+        info["extended"] = extended
     info_path.write_text(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path`` with ``-2``, ``-3`` ... before its suffix when it exists."""
+    path = Path(path)
+    k, cand = 1, path
+    while cand.exists():
+        k += 1
+        cand = path.with_name(f"{path.stem}-{k}{path.suffix}")
+    return cand
 
 
 def freeze(directory, output="model.pb", *, threads: int = 1) -> Path:
