@@ -31,7 +31,7 @@ demo:
 
 test:
 	$(MAKE) venv EXTRAS=test,app,docs
-	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=900 --durations=25 $(PYTEST_ARGS)
 
 app:
 	$(MAKE) venv EXTRAS=app

@@ -484,6 +484,9 @@ MATERIALS: dict[str, Material] = {
         units=(PS4, SnS4),
         default_rotors=("PS4",),
         timestep=2.0,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/Na11Sn2PS12 (card.json, README.md)
+        bundled_model="Na11Sn2PS12",
         temperatures_table_s1=(1200, 1050, 900, 750, 600, 500, 400, 300),
         temperatures_study_runs=_same((600, 750, 900, 1050, 1200)),
         study_runs={"atoms": 832, "timestep": 2.0, "steps": (12_000_000, 15_000_000),
