@@ -126,7 +126,17 @@ def test_caveats_name_each_missed_target_and_nothing_else():
     assert "energy RMSE 3.40" in _card(energy_rmse_test_meV_atom=3.4).caveats()[0]
     bond = _card(uc_md={"anions_bonded": False, "max_bond_A": {"PS4": 2.9}}).caveats()
     assert bond == ["an anion bond stretched past its cutoff in 20 ps of UC MD at 900 K "
-                    "(PS4 2.90 Å > 2.76)"]
+                    "(PS4 2.90 Å > 2.76)"]  # a card from before the connectivity criterion
+    apart = _card(uc_md={"anions_bonded": False, "anion_criterion": "connected",
+                         "broken_anions_max": 2,
+                         "max_bond_A": {"B10H10 B-B": 2.9, "B10H10 B-H": 1.3},
+                         "bond_cutoff_A": {"B10H10 B-B": 2.18, "B10H10 B-H": 1.57}}).caveats()
+    assert apart == ["2 anions came apart (bonds past their cutoff left atoms unconnected) "
+                     "in 20 ps of UC MD at 900 K (B10H10 B-B 2.90 Å > 2.18)"]
+    # a cage edge past its cutoff with every anion still connected is no caveat
+    assert _card(uc_md={"anions_bonded": True, "anion_criterion": "connected",
+                        "bonds_stretched": True, "max_bond_A": {"B10H10 B-B": 2.29},
+                        "bond_cutoff_A": {"B10H10 B-B": 2.18}}).caveats() == []
     assert "slope 0.40" in _card(uc_md={"msd": {"slope": 0.4}}).caveats()[0]
     assert "exploded" in _card(uc_md={"exploded": "T = 1e5 K at step 12"}).caveats()[0]
     far = _card(vs_teacher={"vacf": {"teacher_vs_student": 0.5, "student_vs_student": 0.2}})

@@ -889,6 +889,52 @@ def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
                                                    "--explore-supercell", "0", "2", "2"]))
 
 
+def test_an_anion_is_bonded_while_its_intact_bonds_connect_it():
+    """The UC sanity check once called an anion broken when any bond passed 1.3x the
+    covalent radii, with one cutoff per anion kind taken from its first bond's elements.
+    closo-B10H10 failed that in the teacher's own MD (B-B edges to 2.33 Å at 675 K, cage
+    whole) while its B-H bonds were held to the B-B cutoff. Now each bond has its own
+    cutoff and an anion counts as broken only when its intact bonds no longer connect it."""
+    from types import SimpleNamespace
+
+    from rotorlab.training.checks import anion_bonds, connected_anions
+
+    # connectivity alone: a 4-ring (anion 0), a 3-atom star (anion 1), one free atom
+    bonds = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [4, 5], [4, 6]])
+    rid = np.array([0, 0, 0, 0, 1, 1, 1, -1])
+    intact = np.array([[1, 1, 1, 1, 1, 1],    # whole
+                       [0, 1, 1, 1, 1, 1],    # one ring edge long: still one piece
+                       [0, 1, 0, 1, 1, 1],    # two opposite ring edges: two pieces
+                       [1, 1, 1, 1, 0, 1]], bool)  # an arm left the star
+    assert connected_anions(intact, bonds, rid).tolist() == [
+        [True, True], [True, True], [False, True], [True, False]]
+    # geometry: a B3 triangle with an H on B0; one B-B edge stretches, then H leaves
+    topo = SimpleNamespace(symbols=["B", "B", "B", "H", "Na"],
+                           bonds=[[0, 1], [1, 2], [0, 2], [0, 3]],
+                           rotor_id=[0, 0, 0, 0, -1], rotor_kind=["X"])
+    f0 = [[5, 5, 5], [6.8, 5, 5], [5.9, 6.56, 5], [5, 3.8, 5], [12, 12, 12]]
+    f1 = [[5, 5, 5], [6.8, 5, 5], [5.0, 6.8, 5], [5, 3.8, 5], [12, 12, 12]]  # B1-B2 2.55 Å
+    f2 = [[5, 5, 5], [6.8, 5, 5], [5.0, 6.8, 5], [5, 2.9, 5], [12, 12, 12]]  # B0-H 2.10 Å
+    x = np.array([f0, f1, f2], float)
+    cells = np.repeat(np.eye(3)[None] * 20.0, 3, axis=0)
+    whole = anion_bonds(x[:2], cells[:2], topo)
+    assert whole["anions_bonded"] and whole["bonds_stretched"]
+    assert whole["anion_criterion"] == "connected" and whole["broken_anions_max"] == 0
+    assert whole["max_bond_A"]["X B-B"] == pytest.approx(np.hypot(1.8, 1.8))
+    assert whole["max_bond_A"]["X B-H"] == pytest.approx(1.2)
+    assert whole["bond_cutoff_A"]["X B-B"] == pytest.approx(1.3 * 2 * 0.84)
+    assert whole["bond_cutoff_A"]["X B-H"] == pytest.approx(1.3 * (0.84 + 0.31))
+    broken = anion_bonds(x, cells, topo)
+    assert not broken["anions_bonded"] and broken["broken_anions_max"] == 1
+    assert broken["max_bond_A"]["X B-H"] == pytest.approx(2.1)
+    # an anion kind with one element pair keeps the plain kind as its key
+    star = SimpleNamespace(symbols=["P", "S", "S"], bonds=[[0, 1], [0, 2]],
+                           rotor_id=[0, 0, 0], rotor_kind=["PS4"])
+    y = np.array([[[5, 5, 5], [7.05, 5, 5], [5, 7.05, 5]]], float)
+    rec = anion_bonds(y, cells[:1], star)
+    assert list(rec["max_bond_A"]) == ["PS4"] and rec["anions_bonded"]
+
+
 def test_msd_slope_ballistic_and_brownian():
     from rotorlab.training.checks import msd_slope
 

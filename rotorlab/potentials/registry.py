@@ -215,9 +215,18 @@ class BundledModel:
             if uc.get("exploded"):
                 out.append(f"the UC sanity run exploded ({uc['exploded']})")
             if uc.get("anions_bonded") is False:
-                worst = ", ".join(f"{k} {v:.2f} Å > {uc.get('bond_cutoff_A', {}).get(k, 0):.2f}"
-                                  for k, v in (uc.get("max_bond_A") or {}).items())
-                out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
+                cuts = uc.get("bond_cutoff_A") or {}
+                long = {k: v for k, v in (uc.get("max_bond_A") or {}).items()
+                        if v >= cuts.get(k, 0.0)} or (uc.get("max_bond_A") or {})
+                worst = ", ".join(f"{k} {v:.2f} Å > {cuts.get(k, 0):.2f}"
+                                  for k, v in long.items())
+                if uc.get("anion_criterion") == "connected":
+                    n = uc.get("broken_anions_max")
+                    many = f"{n} anions" if isinstance(n, int) and n > 1 else "an anion"
+                    out.append(f"{many} came apart (bonds past their cutoff left atoms "
+                               f"unconnected) {where} ({worst})")
+                else:  # cards written before the connectivity criterion
+                    out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
             slope = (uc.get("msd") or {}).get("slope")
             if isinstance(slope, (int, float)) and not 0.7 <= slope <= 1.3:
                 out.append(f"mobile-ion MSD log-log slope {slope:.2f} {where} (diffusive: ≈ 1)")
