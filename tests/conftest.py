@@ -82,3 +82,23 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@_pytest.fixture
+def material_without_model(monkeypatch):
+    """Name of a catalog material whose bundled model is taken away for this test.
+
+    Every catalog material ships a model now; the paths for a material without one (a
+    clear ``NoBundledModel``, the campaign's reference fallback) must stay tested, so this
+    gives one material a copy of its catalog entry with ``bundled_model=None``.
+    """
+    import dataclasses
+
+    from rotorlab.materials.catalog import MATERIALS
+
+    name = next((m for m, mat in MATERIALS.items() if mat.bundled_model is None), None)
+    if name is None:
+        name = "Na2B10H10"
+        monkeypatch.setitem(MATERIALS, name,
+                            dataclasses.replace(MATERIALS[name], bundled_model=None))
+    return name

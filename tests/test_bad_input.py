@@ -94,8 +94,9 @@ CLI_CASES = [
     ("garbage structure", ["run", "garbage.xyz", "-T", "300", "--steps", "5", "-o", "new.zarr"],
      "garbage.xyz"),
     ("garbage cif", ["build", "LiBH4", "--cif", "garbage.cif", "-o", "x.cif"], "garbage.cif"),
-    # a material with a structure but no bundled model (the last to be trained)
-    ("no bundled model", ["run", "Na11Sn2PS12", "--size", "1", "1", "1", "-q", "-T", "300",
+    # a material with a structure but no bundled model ({WITHOUT}: the fixture
+    # material_without_model takes one material's model away for the test)
+    ("no bundled model", ["run", "{WITHOUT}", "--size", "1", "1", "1", "-q", "-T", "300",
                           "--steps", "5", "--potential", "bundled", "-o", "new.zarr"],
      "no DeePMD model is bundled"),
     ("missing model file", RUN + ["-T", "300", "--steps", "5", "--potential", "nope.pb",
@@ -166,7 +167,9 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("name,argv,needle", CLI_CASES, ids=[c[0] for c in CLI_CASES])
 def test_cli_bad_input_is_one_clear_line_and_touches_nothing(name, argv, needle, workspace,
-                                                             capsys, monkeypatch):
+                                                             capsys, monkeypatch,
+                                                             material_without_model):
+    argv = [a.replace("{WITHOUT}", material_without_model) for a in argv]
     monkeypatch.chdir(workspace)
     before = _tree_digest(workspace)
     code = main(argv)

@@ -128,11 +128,12 @@ def test_caveats_name_each_missed_target_and_nothing_else():
     assert bond == ["an anion bond stretched past its cutoff in 20 ps of UC MD at 900 K "
                     "(PS4 2.90 Å > 2.76)"]  # a card from before the connectivity criterion
     apart = _card(uc_md={"anions_bonded": False, "anion_criterion": "connected",
-                         "broken_anions_max": 2,
+                         "broken_anions_max": 2, "broken_frames": 3, "n_frames": 1001,
                          "max_bond_A": {"B10H10 B-B": 2.9, "B10H10 B-H": 1.3},
                          "bond_cutoff_A": {"B10H10 B-B": 2.18, "B10H10 B-H": 1.57}}).caveats()
     assert apart == ["2 anions came apart (bonds past their cutoff left atoms unconnected) "
-                     "in 20 ps of UC MD at 900 K (B10H10 B-B 2.90 Å > 2.18)"]
+                     "in 3 of 1001 frames in 20 ps of UC MD at 900 K (B10H10 B-B 2.90 Å > "
+                     "2.18)"]
     # a cage edge past its cutoff with every anion still connected is no caveat
     assert _card(uc_md={"anions_bonded": True, "anion_criterion": "connected",
                         "bonds_stretched": True, "max_bond_A": {"B10H10 B-B": 2.29},

@@ -109,16 +109,11 @@ def test_invalid_spec_names_the_field(kw, field):
         CampaignSpec(**{**base, **kw})
 
 
-def test_unknown_key_and_fallback_are_reported():
+def test_unknown_key_and_fallback_are_reported(material_without_model):
     with pytest.raises(CampaignSpecError, match="unknown field.*temprature"):
         CampaignSpec.from_dict({"materials": ["LiBH4"], "temprature": [500]})
-    from rotorlab.potentials.registry import has_bundled
-    from rotorlab.materials.catalog import MATERIALS
-
-    without = [m for m in MATERIALS if not has_bundled(m)]
-    if not without:
-        pytest.skip("every material has a bundled model")
-    spec = CampaignSpec(materials=[without[0]], temperatures=[600], potential="bundled",
+    spec = CampaignSpec(materials=[material_without_model], temperatures=[600],
+                        potential="bundled",
                         potential_fallback="reference")
     runs = spec.expand()
     assert all(r.fallback and r.spec.potential == "reference"

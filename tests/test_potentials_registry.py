@@ -19,9 +19,8 @@ from rotorlab.potentials.registry import (
 MODEL_DIR = Path(__file__).resolve().parents[1] / "datasets" / "models" / "tiny-LiBH4"
 
 
-@pytest.mark.parametrize("name", [m for m in materials.names()
-                                  if materials.catalog(m).bundled_model is None])
-def test_materials_without_a_bundled_model_say_so(name):
+def test_materials_without_a_bundled_model_say_so(material_without_model):
+    name = material_without_model
     assert has_bundled(name) is False
     with pytest.raises(NoBundledModel, match=f"no DeePMD model is bundled for {name}"):
         bundled(name)
@@ -69,16 +68,15 @@ def test_load_specs():
     assert np.isfinite(e_ref)
 
 
-def test_load_errors(tmp_path):
+def test_load_errors(tmp_path, material_without_model):
     with pytest.raises(FileNotFoundError, match="absent.pb"):
         load(str(tmp_path / "absent.pb"))
     with pytest.raises(ValueError, match="unrecognised potential 'nonsense'"):
         load("nonsense")
     with pytest.raises(ValueError, match="atoms=atoms"):
         load("reference")
-    without = [m for m in materials.names() if materials.catalog(m).bundled_model is None]
     with pytest.raises(NoBundledModel):
-        load("bundled", material=without[0])
+        load("bundled", material=material_without_model)
     with pytest.raises(ValueError, match="material="):
         load("bundled")
     with pytest.raises(ValueError, match="cannot make a force field"):

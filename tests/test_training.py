@@ -926,6 +926,7 @@ def test_an_anion_is_bonded_while_its_intact_bonds_connect_it():
     assert whole["bond_cutoff_A"]["X B-H"] == pytest.approx(1.3 * (0.84 + 0.31))
     broken = anion_bonds(x, cells, topo)
     assert not broken["anions_bonded"] and broken["broken_anions_max"] == 1
+    assert broken["broken_frames"] == 1 and broken["n_frames"] == 3
     assert broken["max_bond_A"]["X B-H"] == pytest.approx(2.1)
     # an anion kind with one element pair keeps the plain kind as its key
     star = SimpleNamespace(symbols=["P", "S", "S"], bonds=[[0, 1], [0, 2]],

@@ -364,6 +364,10 @@ MATERIALS: dict[str, Material] = {
         units=(B10H10,),
         default_rotors=("B10H10",),
         timestep=0.5,
+        # rotorlab's own teacher -> student model (SevenNet-0 labels, rotorlab train):
+        # datasets/models/Na2B10H10 (card.json, README.md). Its card's caveats: held-out
+        # force RMSE 68.6 meV/Å (limit 60); a B-H bond past its cutoff in 2 frames of 20 ps.
+        bundled_model="Na2B10H10",
         temperatures_table_s1=(750, 700, 650, 550, 450, 350),
         temperatures_study_runs={"UC": (525, 575, 600, 625, 675), "RC": (625, 650, 675)},
         study_runs={"atoms": 1056, "timestep": 0.5, "steps": 100_000_000, "length_ns": 50.0,

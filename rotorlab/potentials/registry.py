@@ -223,8 +223,11 @@ class BundledModel:
                 if uc.get("anion_criterion") == "connected":
                     n = uc.get("broken_anions_max")
                     many = f"{n} anions" if isinstance(n, int) and n > 1 else "an anion"
+                    nb, nf = uc.get("broken_frames"), uc.get("n_frames")
+                    when = (f" in {nb} of {nf} frames" if isinstance(nb, int)
+                            and isinstance(nf, int) and nb > 0 else "")
                     out.append(f"{many} came apart (bonds past their cutoff left atoms "
-                               f"unconnected) {where} ({worst})")
+                               f"unconnected){when} {where} ({worst})")
                 else:  # cards written before the connectivity criterion
                     out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
             slope = (uc.get("msd") or {}).get("slope")

@@ -167,6 +167,7 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
     dict
         ``anions_bonded`` (bool: every anion connected in every frame), ``anion_criterion``
         (``"connected"``), ``broken_anions_max`` (most anions apart in one frame),
+        ``broken_frames`` (frames with an anion apart) of ``n_frames``,
         ``max_bond_A`` / ``bond_cutoff_A`` (longest bond and its cutoff per anion kind, or
         per ``"KIND A-B"`` when a kind has several element pairs), ``bonds_stretched`` (any
         bond past its cutoff, connected or not).
@@ -178,7 +179,8 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
     bonds = np.asarray(topo.bonds, dtype=int).reshape(-1, 2)
     rid = np.asarray(topo.rotor_id, dtype=int)
     out = {"anion_criterion": "connected", "max_bond_A": {}, "bond_cutoff_A": {},
-           "bonds_stretched": False, "broken_anions_max": 0, "anions_bonded": True}
+           "bonds_stretched": False, "broken_anions_max": 0, "broken_frames": 0,
+           "n_frames": int(len(x)), "anions_bonded": True}
     if not bonds.size:
         return out
     d = x[:, bonds[:, 1]] - x[:, bonds[:, 0]]
@@ -203,6 +205,8 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
     conn = connected_anions(intact, bonds, rid)
     broken = (~conn).sum(axis=1)
     out["broken_anions_max"] = int(broken.max()) if broken.size else 0
+    out["broken_frames"] = int((broken > 0).sum())
+    out["n_frames"] = int(len(x))
     out["anions_bonded"] = bool(conn.all())
     return out
 
