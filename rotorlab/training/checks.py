@@ -174,6 +174,8 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
     """
     from ase.data import atomic_numbers, covalent_radii
 
+    from rotorlab.geometry import minimum_image
+
     x = np.asarray(x, float)
     sym = np.asarray(topo.symbols).astype(str)
     bonds = np.asarray(topo.bonds, dtype=int).reshape(-1, 2)
@@ -183,11 +185,9 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
            "n_frames": int(len(x)), "anions_bonded": True}
     if not bonds.size:
         return out
-    d = x[:, bonds[:, 1]] - x[:, bonds[:, 0]]
-    inv = np.linalg.inv(cells)
-    frac = np.einsum("fbi,fij->fbj", d, inv)
-    frac -= np.round(frac)
-    r = np.linalg.norm(np.einsum("fbi,fij->fbj", frac, cells), axis=-1)
+    cells = np.asarray(cells, float)
+    r = np.linalg.norm(minimum_image(x[:, bonds[:, 1]] - x[:, bonds[:, 0]], cells[:, None]),
+                       axis=-1)
     z = np.array([atomic_numbers[e] for e in sym])
     cut = bond_scale * (covalent_radii[z[bonds[:, 0]]] + covalent_radii[z[bonds[:, 1]]])
     kinds = np.asarray(topo.rotor_kind).astype(str)[rid[bonds[:, 0]]]
@@ -206,7 +206,6 @@ def anion_bonds(x, cells, topo, *, bond_scale=1.3) -> dict:
     broken = (~conn).sum(axis=1)
     out["broken_anions_max"] = int(broken.max()) if broken.size else 0
     out["broken_frames"] = int((broken > 0).sum())
-    out["n_frames"] = int(len(x))
     out["anions_bonded"] = bool(conn.all())
     return out
 
