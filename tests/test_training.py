@@ -718,6 +718,12 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     for m in c["models"]:
         assert (out / m["file"]).stat().st_size == m["size_bytes"]
     assert "Table 1" in (out / "README.md").read_text()
+    # the card's schedule is what the members were trained for, iteration by iteration
+    sched = c["training"]["member_schedule"]
+    assert [r["steps"] for r in sched] == [[m["steps"] for m in st["train"]["members"]]
+                                           for st in state["iterations"] if st.get("train")]
+    assert f"member steps per iteration 0: {sched[0]['steps'][0]} (scratch)" in (
+        out / "README.md").read_text()
     # card measurements: inference cost of both models, UC MD sanity with the student
     inf = c["inference_ms_per_step"]
     assert inf["quick_32_atoms_frozen"] > 0 and inf["quick_32_atoms_compressed"] > 0
@@ -1017,3 +1023,24 @@ def test_gr_reach_and_the_cell_the_card_checks_in(tmp_path):
     # the comparison refuses a cell whose g(r) misses the first shell, before any MD
     with pytest.raises(ValueError, match="compare in a wider cell"):
         checks.student_vs_teacher("no-model.pb", narrow, None, 800.0, 10, tmp_path)
+
+
+def test_card_schedule_records_the_members_own_steps():
+    """A resumed loop whose settings changed, with a member reused from the shorter schedule:
+    the card says what each iteration's members were trained for, not the settings."""
+    from rotorlab.training import card
+
+    iters = [{"iteration": 0, "train": {"steps": 2500, "start_lr": 2e-3, "init": "scratch",
+                                        "members": [{"steps": 2500}, {"steps": 2500}]}},
+             {"iteration": 1, "train": {"steps": 4000, "start_lr": 1e-3,
+                                        "init": "previous members",
+                                        "members": [{"steps": 1500}, {"steps": 4000}]}},
+             {"iteration": 2}]
+    rows = card._member_schedule(iters)
+    assert [r["steps"] for r in rows] == [[2500, 2500], [1500, 4000]]
+    text = card._schedule_text({"member_schedule": rows, "first_steps": 9, "next_steps": 9})
+    assert text == ("member steps per iteration 0: 2500 (scratch); "
+                    "1: 1500/4000 (previous members)")
+    # an old card without the schedule falls back to the settings
+    assert "first iteration 9 steps" in card._schedule_text(
+        {"first_steps": 9, "next_steps": 9})

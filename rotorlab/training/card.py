@@ -105,6 +105,7 @@ def build_card(state: dict, extra: dict | None = None) -> dict:
                      "axis_neuron": s["axis_neuron"], "fitting": s["fitting"],
                      "members": s["members"], "first_steps": s["first_steps"],
                      "next_steps": s["next_steps"],
+                     "member_schedule": _member_schedule(iters),
                      "production_steps": prod.get("steps"),
                      "production_shortened_to_fit_budget": prod.get("shortened_to_fit_budget"),
                      "production_steps_per_s": (prod.get("train") or {}).get("steps_per_s"),
@@ -230,9 +231,8 @@ def render_readme(card: dict) -> str:
     tr = c["training"]
     lines += ["", "## Training", "",
               f"se_e2_a, rcut {tr['rcut']} Å, embedding {tr['neuron']}, axis {tr['axis_neuron']}, "
-              f"fitting {tr['fitting']}; ensemble of {tr['members']} (first iteration "
-              f"{tr['first_steps']} steps, later {tr['next_steps']} steps from the previous "
-              f"members); production {tr['production_steps']} steps"
+              f"fitting {tr['fitting']}; ensemble of {tr['members']} "
+              f"({_schedule_text(tr)}); production {tr['production_steps']} steps"
               + (" (shortened to fit the time budget)" if tr.get(
                   "production_shortened_to_fit_budget") else "")
               + f"; compressed with `dp compress -s {tr['compress_step']}`"
@@ -243,6 +243,37 @@ def render_readme(card: dict) -> str:
               "Retrain or extend: see `docs/training.md` (`rotorlab train "
               f"{c['material']} --resume`).", ""]
     return "\n".join(lines)
+
+
+def _member_schedule(iters) -> list:
+    """What each iteration's ensemble members were actually trained for.
+
+    The settings' ``first_steps``/``next_steps`` may have changed between resumed sessions
+    and a member reused from an earlier, shorter schedule keeps its own step count, so the
+    card records the members' own numbers.
+    """
+    rows = []
+    for st in iters:
+        t = st.get("train") or {}
+        if not t:
+            continue
+        steps = [int(m["steps"]) for m in t.get("members", []) if m.get("steps") is not None]
+        rows.append({"iteration": st["iteration"], "steps": steps or [t.get("steps")],
+                     "start_lr": t.get("start_lr"), "init": t.get("init")})
+    return rows
+
+
+def _schedule_text(tr) -> str:
+    rows = tr.get("member_schedule")
+    if not rows:  # cards written before the schedule was recorded
+        return (f"first iteration {tr['first_steps']} steps, later {tr['next_steps']} steps "
+                f"from the previous members")
+    parts = []
+    for r in rows:
+        st = [s for s in r["steps"] if s is not None]
+        n = str(st[0]) if st and len(set(st)) == 1 else "/".join(map(str, st))
+        parts.append(f"{r['iteration']}: {n} ({r.get('init') or 'scratch'})")
+    return "member steps per iteration " + "; ".join(parts)
 
 
 def write_card(directory, card: dict) -> None:
