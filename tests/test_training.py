@@ -484,6 +484,8 @@ def test_reopened_loop_trains_a_new_production_model(tmp_path, cell, ref_teacher
         f"model {len(runs)}"))
     monkeypatch.setattr(dp, "compress", lambda m, c, **k: Path(c).write_text(Path(m).read_text()))
     monkeypatch.setattr(dp, "test", lambda m, d: {"force_rmse_meV_A": 1.0})
+    monkeypatch.setattr(dp, "pin_energy_bias", lambda m, d, o: (
+        Path(o).write_text(Path(m).read_text()), {"delta_eV": {}})[1])
     _FakeLoop.calls = []
     path = tmp_path / "w"
     loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher, max_iterations=2), fraction=[0.1])
@@ -828,6 +830,52 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     assert (clone / "data" / "test" / "meta.json").is_file()
     assert again.state["completed"] == state["completed"]
     assert (clone / state["production"]["model"]).is_file()
+    # the production model's per-type energies were pinned on the training data: no mean
+    # energy offset there, the same forces as the model as trained
+    pin = state["production"]["energy_bias"]
+    assert pin["model"] == "production/model.pb" == state["production"]["model"]
+    assert abs(state["production"]["train_errors"]["energy_offset_meV_atom"]) < 1e-3
+    assert pin["energy_rmse_after_meV_atom"] <= pin["energy_rmse_before_meV_atom"]
+    raw = DeepPot(str(tmp_path / "w" / "production" / "train" / "model.pb"))
+    e_raw, f_raw, _ = raw.eval(test["coord"].reshape(len(test["energy"]), -1),
+                               test["box"].reshape(-1, 9), atype)[:3]
+    e_pin, f_pin, _ = dp.eval(test["coord"].reshape(len(test["energy"]), -1),
+                              test["box"].reshape(-1, 9), atype)[:3]
+    np.testing.assert_array_equal(f_raw, f_pin)
+    n_at = np.bincount(atype, minlength=len(tmap))
+    shift = sum(n_at[k] * pin["delta_eV"][t] for k, t in enumerate(tmap))
+    np.testing.assert_allclose(np.ravel(e_pin) - np.ravel(e_raw), shift, atol=1e-8)
+    assert c["training"]["energy_bias"]["delta_eV"] == pin["delta_eV"]
+    assert "pinned by least squares" in (out / "README.md").read_text()
+    # refit: the finished production model trains further with a larger energy weight;
+    # the old model is kept, the new one pinned, compressed and carded
+    loop = _open(tmp_path / "w", ref_teacher)
+    with pytest.raises(StateError, match="unknown loss prefactors"):
+        loop.refit_production(steps=100, limit_pref_energy=5.0)
+    before = (tmp_path / "w" / "production" / "model.pb").read_bytes()
+    rec = loop.refit_production(steps=150, limit_pref_e=5.0)
+    assert rec["loss"]["limit_pref_e"] == 5.0 and rec["loss"]["start_pref_f"] == 1000.0
+    assert (tmp_path / "w" / rec["init_model"]).read_bytes() == before
+    assert "production" not in loop.state["completed"] and "card" not in loop.state["completed"]
+    state = loop.run()
+    prod = state["production"]
+    assert prod["refit"]["steps"] == 150 and prod["steps"] == 150
+    assert prod["train"]["init_frz_model"].endswith("refit-base/model.pb")
+    cfg = json.loads((tmp_path / "w" / "production" / "train" / "input.json").read_text())
+    assert cfg["loss"]["limit_pref_e"] == 5.0 and cfg["training"]["numb_steps"] == 150
+    assert abs(prod["train_errors"]["energy_offset_meV_atom"]) < 1e-3
+    kept = state["previous_productions"][-1]
+    assert (tmp_path / "w" / kept["model"]).read_bytes() == before  # kept, not deleted
+    c4 = json.loads((out / "card.json").read_text())
+    assert c4["training"]["refit"]["steps"] == 150
+    assert c4["training"]["refit"]["loss"]["limit_pref_e"] == 5.0
+    assert c4["energy_rmse_test_meV_atom"] == pytest.approx(
+        prod["test"]["frozen"]["energy_rmse_meV_atom"])
+    assert "refitted: 150 more steps" in (out / "README.md").read_text()
+    # a refit needs a finished loop
+    fresh = _new_loop(tmp_path / "fresh", cell, ref_teacher)
+    with pytest.raises(StateError, match="has not finished"):
+        fresh.refit_production(steps=10)
 
 
 def test_cli_parser_and_resume_errors(tmp_path):

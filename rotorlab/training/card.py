@@ -110,6 +110,9 @@ def build_card(state: dict, extra: dict | None = None) -> dict:
                      "production_shortened_to_fit_budget": prod.get("shortened_to_fit_budget"),
                      "production_steps_per_s": (prod.get("train") or {}).get("steps_per_s"),
                      "threads": s["threads"], "compress_step": s["compress_step"],
+                     "loss": prod.get("loss"),
+                     "energy_bias": _bias_record(prod.get("energy_bias")),
+                     "refit": _refit_record(prod.get("refit")),
                      "input": "input.json"},
         "models": [],
         "energy_rmse_test_meV_atom": ptest.get("energy_rmse_meV_atom"),
@@ -145,6 +148,22 @@ def build_card(state: dict, extra: dict | None = None) -> dict:
         if card[k] is None:
             card["not_measured"].setdefault(k, "no production model yet")
     return card
+
+
+def _bias_record(b):
+    """The card's short form of the production step's energy-bias pin (or None)."""
+    if not b:
+        return None
+    return {"pinned_on": "training data (least squares, per type)",
+            "delta_eV": b.get("delta_eV"), "rank": b.get("rank"), "n_frames": b.get("n_frames"),
+            "train_energy_rmse_before_meV_atom": b.get("energy_rmse_before_meV_atom"),
+            "train_energy_rmse_after_meV_atom": b.get("energy_rmse_after_meV_atom")}
+
+
+def _refit_record(r):
+    if not r:
+        return None
+    return {k: r.get(k) for k in ("steps", "start_lr", "loss", "last_iteration", "requested")}
 
 
 def _test_T(state):
@@ -238,8 +257,25 @@ def render_readme(card: dict) -> str:
               + f"; compressed with `dp compress -s {tr['compress_step']}`"
               + ("" if (c.get("compression") or {}).get("shipped", True) else
                  " on first use (not shipped: `" + c["compression"]["command"] + "`)")
-              + ".", "",
-              "Files: " + ", ".join(f"`{m['file']}`" for m in c["models"]) + ".", "",
+              + ".", ""]
+    if tr.get("refit"):
+        rf = tr["refit"]
+        lines += [f"The production model was refitted: {rf['steps']} more steps from the "
+                  f"previous production model (start lr {rf['start_lr']:g}) with loss "
+                  "prefactors " + ", ".join(f"{k} {v:g}" for k, v in rf["loss"].items())
+                  + ".", ""]
+    elif tr.get("loss"):
+        lines += ["Loss prefactors: " + ", ".join(
+            f"{k} {v:g}" for k, v in tr["loss"].items() if k != "type") + ".", ""]
+    if tr.get("energy_bias"):
+        b = tr["energy_bias"]
+        lines += ["Per-type atomic energies pinned by least squares on the training energies "
+                  "after training (" + ", ".join(f"{k} {1e3 * v:+.2f} meV"
+                                                  for k, v in b["delta_eV"].items())
+                  + f"): training energy RMSE {_fmt(b['train_energy_rmse_before_meV_atom'], 2)}"
+                  f" -> {_fmt(b['train_energy_rmse_after_meV_atom'], 2)} meV/atom; forces "
+                  "unchanged.", ""]
+    lines += ["Files: " + ", ".join(f"`{m['file']}`" for m in c["models"]) + ".", "",
               "Retrain or extend: see `docs/training.md` (`rotorlab train "
               f"{c['material']} --resume`).", ""]
     return "\n".join(lines)

@@ -43,7 +43,16 @@ def cmd_train(args) -> int:
                 loop.reopen_iterations()
             loop.save()
         _apply_resume_settings(loop, args)
+        loss = _loss_args(args)
+        if getattr(args, "refit_production", False):
+            loop.refit_production(steps=args.refit_steps, start_lr=args.refit_lr, **loss)
+        elif loss or args.refit_steps or args.refit_lr:
+            raise StateError("loss prefactors, --refit-steps and --refit-lr change a resumed "
+                             "loop only with --refit-production (the members already trained "
+                             "keep theirs)")
     else:
+        if getattr(args, "refit_production", False):
+            raise StateError(f"--refit-production: no training loop in {wd}")
         if args.resume:
             raise StateError(f"--resume: no training loop in {wd}")
         import ase.io
@@ -60,7 +69,7 @@ def cmd_train(args) -> int:
                 "production_steps": args.production_steps, "jobs": args.jobs,
                 "threads": args.threads, "max_iterations": args.max_iterations,
                 "explore_supercell": getattr(args, "explore_supercell", None),
-                "output_dir": str(out)}
+                "output_dir": str(out), **_loss_args(args)}
         if args.settings:
             over.update(json.loads(Path(args.settings).read_text()))
         settings = settings_for(material, **over)
@@ -71,6 +80,14 @@ def cmd_train(args) -> int:
           f"{state['stop_reason']}, {len(state['iterations'])} iteration(s), "
           f"{state['elapsed_s'] / 60:.1f} min; work directory {wd}")
     return 0
+
+
+def _loss_args(args) -> dict:
+    """The loss prefactors given on the command line (``--limit-pref-e`` ...)."""
+    from rotorlab.training.loop import LOSS_KEYS
+
+    return {k: float(getattr(args, k)) for k in LOSS_KEYS
+            if getattr(args, k, None) is not None}
 
 
 #: settings a resumed loop takes from the command line (the others fix what the loop's
@@ -237,6 +254,18 @@ def add_parsers(sub) -> None:
                    help="ensemble members trained concurrently (one process each)")
     t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")
     t.add_argument("--settings", default=None, help="JSON file of further Settings overrides")
+    for k in ("start_pref_e", "limit_pref_e", "start_pref_f", "limit_pref_f", "start_pref_v",
+              "limit_pref_v"):
+        t.add_argument("--" + k.replace("_", "-"), type=float, default=None,
+                       help=f"DeePMD loss prefactor {k} (new loop, or with --refit-production)")
+    t.add_argument("--refit-production", action="store_true",
+                   help="with --resume: train the finished production model further from "
+                        "itself (e.g. with a larger --limit-pref-e), pin its energies, "
+                        "recompress it and rewrite the card; the old model is kept")
+    t.add_argument("--refit-steps", type=int, default=None,
+                   help="steps of the refit (default: the loop's next_steps, >= 1000)")
+    t.add_argument("--refit-lr", type=float, default=None,
+                   help="start learning rate of the refit (default: next_start_lr)")
     t.set_defaults(func=cmd_train)
     c = sub.add_parser("train-check", help="re-measure a trained model's physical checks "
                                            "(long UC run, student vs teacher MD) into its card")

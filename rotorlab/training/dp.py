@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["input_json", "thread_env", "dp_executable", "train", "freeze", "compress", "test",
-           "train_members", "DPError", "PILOT", "read_lcurve"]
+           "train_members", "DPError", "PILOT", "read_lcurve", "energy_bias_shift",
+           "set_energy_bias", "read_energy_bias", "pin_energy_bias", "BIAS_NODE"]
 
 #: The measured pilot's network (ENVIRONMENT.md "Teacher → student"): se_e2_a, rcut 5.5,
 #: embedding [16, 32, 64], axis 8, fitting [120, 120, 120].
@@ -273,6 +274,41 @@ def _deeppot(model):
     return _DEEPPOT_CACHE[key]
 
 
+def _predictions(model, data, batch_atoms: int = 4096):
+    """Yield ``(counts, arrays, energy, force, virial)`` per system of ``data``.
+
+    ``counts`` (n_types,) is the number of atoms of each of the model's types; energies
+    (F,) eV, forces (F, N, 3) eV/Å, virials (F, 3, 3) eV are the model's predictions on the
+    system's frames (``arrays``: :func:`rotorlab.training.data.load_arrays`).
+    """
+    from rotorlab.training.data import load_arrays
+
+    dp = _deeppot(model)
+    tmap = list(dp.get_type_map())
+    dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    for d in dirs:
+        for name, arr in load_arrays(d).items():
+            names = arr["type_map"]
+            missing = sorted(set(names[t] for t in arr["type"]) - set(tmap))
+            if missing:
+                raise ValueError(f"{d}/{name}: elements {missing} are not in the model's "
+                                 f"type map {tmap}")
+            atype = np.array([tmap.index(names[t]) for t in arr["type"]], dtype=int)
+            n = atype.size
+            nf = arr["energy"].shape[0]
+            step = max(1, batch_atoms // n)
+            es, fs, vs = [], [], []
+            for a in range(0, nf, step):
+                sl = slice(a, min(nf, a + step))
+                e, f, v = dp.eval(arr["coord"][sl].reshape(-1, n * 3),
+                                  arr["box"][sl].reshape(-1, 9), atype)[:3]
+                es.append(np.asarray(e).reshape(-1))
+                fs.append(np.asarray(f).reshape(-1, n, 3))
+                vs.append(np.asarray(v).reshape(-1, 3, 3))
+            counts = np.bincount(atype, minlength=len(tmap))
+            yield counts, arr, np.concatenate(es), np.concatenate(fs), np.concatenate(vs)
+
+
 def test(model, data, *, batch_atoms: int = 4096) -> dict:
     """Errors of a model on labelled data, like Table 1 of the study (evaluated in-process).
 
@@ -291,32 +327,17 @@ def test(model, data, *, batch_atoms: int = 4096) -> dict:
         ``force_rmse_meV_A`` (over all force components), ``virial_rmse_meV_atom`` (when the
         data have virials), ``force_std_meV_A`` (of the labels), ``n_frames``, ``n_atoms``.
     """
-    from rotorlab.training.data import load_arrays
-
-    dp = _deeppot(model)
-    tmap = list(dp.get_type_map())
-    dirs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
     de, df, flab, dv, natoms = [], [], [], [], set()
-    for d in dirs:
-        for name, arr in load_arrays(d).items():
-            names = arr["type_map"]
-            atype = np.array([tmap.index(names[t]) for t in arr["type"]], dtype=int)
-            n = atype.size
-            natoms.add(n)
-            nf = arr["energy"].shape[0]
-            step = max(1, batch_atoms // n)
-            for a in range(0, nf, step):
-                sl = slice(a, min(nf, a + step))
-                e, f, v = dp.eval(arr["coord"][sl].reshape(-1, n * 3),
-                                  arr["box"][sl].reshape(-1, 9), atype)[:3]
-                de.append((np.asarray(e).reshape(-1) - arr["energy"][sl]) / n)
-                fp = np.asarray(f).reshape(-1, n, 3)
-                df.append((fp - arr["force"][sl]).ravel())
-                flab.append(arr["force"][sl].ravel())
-                if "virial" in arr:
-                    dv.append(((np.asarray(v).reshape(-1, 3, 3) - arr["virial"][sl]) / n).ravel())
+    for counts, arr, e, f, v in _predictions(model, data, batch_atoms):
+        n = int(counts.sum())
+        natoms.add(n)
+        de.append((e - arr["energy"]) / n)
+        df.append((f - arr["force"]).ravel())
+        flab.append(arr["force"].ravel())
+        if "virial" in arr:
+            dv.append(((v - arr["virial"]) / n).ravel())
     if not de:
-        raise ValueError(f"no DeePMD systems in {dirs}")
+        raise ValueError(f"no DeePMD systems in {data}")
     de, df, flab = np.concatenate(de), np.concatenate(df), np.concatenate(flab)
     res = {"n_frames": int(de.size), "n_atoms": sorted(natoms),
            "energy_rmse_meV_atom": float(1e3 * np.sqrt(np.mean(de ** 2))),
@@ -328,6 +349,148 @@ def test(model, data, *, batch_atoms: int = 4096) -> dict:
         dv = np.concatenate(dv)
         res["virial_rmse_meV_atom"] = float(1e3 * np.sqrt(np.mean(dv ** 2)))
     return res
+
+
+#: Name of the per-type atomic energy bias in a frozen DeePMD (TensorFlow) energy model.
+BIAS_NODE = "fitting_attr/t_bias_atom_e"
+
+
+def energy_bias_shift(model, data, *, batch_atoms: int = 4096) -> dict:
+    """The least-squares change of a model's per-type atomic energies that best matches
+    the labelled energies of ``data``.
+
+    Solves ``min_δ Σ_frames (E_label − E_model − Σ_t n_t δ_t)²`` (``n_t``: atoms of type
+    ``t`` in the frame) with the minimum-norm solution: when every frame has the same
+    composition (one material) the matrix has rank 1 and only the shift per formula unit
+    is determined; the minimum-norm δ is proportional to the composition. Types absent
+    from every frame get δ = 0. This is what DeePMD-kit's ``dp change-bias -m change`` does
+    for a checkpoint; it is not available there for frozen models.
+
+    Parameters
+    ----------
+    model : path
+        Frozen model (``.pb``).
+    data : path or sequence of path
+        Labelled data sets (the training data: never the held-out test frames).
+
+    Returns
+    -------
+    dict
+        ``delta_eV`` (dict type → eV per atom, in the model's type order), ``rank``,
+        ``n_frames``, ``energy_rmse_before_meV_atom``, ``energy_rmse_after_meV_atom``,
+        ``energy_offset_before_meV_atom`` (mean prediction − label per atom).
+    """
+    tmap = list(_deeppot(model).get_type_map())
+    rows, resid, nat = [], [], []
+    for counts, arr, e, _f, _v in _predictions(model, data, batch_atoms):
+        rows.append(np.tile(counts, (e.size, 1)))
+        resid.append(arr["energy"] - e)
+        nat.append(np.full(e.size, counts.sum()))
+    if not rows:
+        raise ValueError(f"no DeePMD systems in {data}")
+    a, b, nat = np.concatenate(rows).astype(float), np.concatenate(resid), np.concatenate(nat)
+    delta, *_ , rank, _sv = np.linalg.lstsq(a, b, rcond=None)
+    after = (b - a @ delta) / nat
+    return {"delta_eV": {t: float(x) for t, x in zip(tmap, delta)}, "rank": int(rank),
+            "n_frames": int(b.size),
+            "energy_rmse_before_meV_atom": float(1e3 * np.sqrt(np.mean((b / nat) ** 2))),
+            "energy_rmse_after_meV_atom": float(1e3 * np.sqrt(np.mean(after ** 2))),
+            "energy_offset_before_meV_atom": float(-1e3 * np.mean(b / nat))}
+
+
+def read_energy_bias(model) -> dict:
+    """The per-type atomic energy bias (eV) stored in a frozen model."""
+    from deepmd.tf.env import tf  # noqa: F401  (TensorFlow's protobuf types)
+    from tensorflow.python.framework import tensor_util
+
+    gd = _graph_def(model)
+    node = _bias_node(gd, model)
+    vals = tensor_util.MakeNdarray(node.attr["value"].tensor).reshape(-1)
+    tmap = _graph_type_map(gd)
+    return {t: float(v) for t, v in zip(tmap, vals)}
+
+
+def _graph_def(model):
+    from deepmd.tf.env import tf
+
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(Path(model).read_bytes())
+    return gd
+
+
+def _bias_node(gd, model):
+    for node in gd.node:
+        if node.name == BIAS_NODE and node.op == "Const":
+            return node
+    raise ValueError(f"{model}: no {BIAS_NODE!r} constant (not a DeePMD-kit TensorFlow "
+                     "energy model?)")
+
+
+def _graph_type_map(gd) -> list:
+    from tensorflow.python.framework import tensor_util
+
+    for node in gd.node:
+        if node.name == "model_attr/tmap" and node.op == "Const":
+            return tensor_util.MakeNdarray(node.attr["value"].tensor).item().decode().split()
+    raise ValueError("no model_attr/tmap in the graph")
+
+
+def set_energy_bias(model, output, delta_eV: dict) -> Path:
+    """Write a copy of a frozen model whose per-type atomic energies are shifted.
+
+    Only the constant :data:`BIAS_NODE` changes: energies move by ``Σ_t n_t δ_t`` and
+    forces, virials and the rest of the graph stay bit-identical. Works for compressed
+    models too.
+
+    Parameters
+    ----------
+    model : path
+        Frozen model (``.pb``).
+    output : path
+        New file (an existing file is refused, and so is ``model`` itself).
+    delta_eV : dict
+        Element → shift in eV per atom (elements not named are unchanged).
+
+    Returns
+    -------
+    Path
+    """
+    from tensorflow.python.framework import tensor_util
+
+    model, output = Path(model), Path(output)
+    if output.exists():
+        raise FileExistsError(f"{output} exists; set_energy_bias writes a new file")
+    gd = _graph_def(model)
+    node = _bias_node(gd, model)
+    tmap = _graph_type_map(gd)
+    unknown = sorted(set(delta_eV) - set(tmap))
+    if unknown:
+        raise ValueError(f"elements {unknown} are not in the model's type map {tmap}")
+    old = tensor_util.MakeNdarray(node.attr["value"].tensor)
+    new = old.astype(np.float64).reshape(-1).copy()
+    for k, t in enumerate(tmap):
+        new[k] += float(delta_eV.get(t, 0.0))
+    node.attr["value"].tensor.CopyFrom(
+        tensor_util.make_tensor_proto(new.reshape(old.shape).astype(old.dtype)))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".part")
+    tmp.write_bytes(gd.SerializeToString())
+    tmp.rename(output)
+    return output
+
+
+def pin_energy_bias(model, data, output, *, batch_atoms: int = 4096) -> dict:
+    """:func:`energy_bias_shift` on ``data`` then :func:`set_energy_bias` into ``output``.
+
+    Returns the shift's record plus ``model`` (the new path) and ``bias_before_eV`` /
+    ``bias_after_eV`` (per type).
+    """
+    info = energy_bias_shift(model, data, batch_atoms=batch_atoms)
+    info["bias_before_eV"] = read_energy_bias(model)
+    set_energy_bias(model, output, info["delta_eV"])
+    info["bias_after_eV"] = read_energy_bias(output)
+    info["model"] = str(output)
+    return info
 
 
 def read_lcurve(directory) -> np.ndarray:

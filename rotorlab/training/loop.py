@@ -46,6 +46,9 @@ __all__ = ["Settings", "TrainingLoop", "StateError", "STEPS", "FINAL_STEPS", "ST
 STATE_FILE = "state.json"
 STEPS = ("configs", "label", "train", "test", "explore")
 FINAL_STEPS = ("production", "card")
+#: the DeePMD loss prefactors (Settings fields; a refit may override them)
+LOSS_KEYS = ("start_pref_e", "limit_pref_e", "start_pref_f", "limit_pref_f", "start_pref_v",
+             "limit_pref_v")
 STATE_VERSION = 1
 
 
@@ -98,8 +101,14 @@ class Settings:
     neuron: list = field(default_factory=lambda: [16, 32, 64])
     axis_neuron: int = 8
     fitting: list = field(default_factory=lambda: [120, 120, 120])
+    # DeePMD loss prefactors (start -> limit as the learning rate decays)
+    start_pref_e: float = 0.02
+    limit_pref_e: float = 1.0
+    start_pref_f: float = 1000.0
+    limit_pref_f: float = 1.0
     start_pref_v: float = 0.0
     limit_pref_v: float = 0.0
+    pin_energy_bias: bool = True             # least-squares per-type energies after production
     jobs: int = 1                            # members trained concurrently
     threads: int = 1                         # threads per process
     compress_step: float = 0.05
@@ -440,11 +449,93 @@ class TrainingLoop:
                              "only a budget or max_iterations stop can be reopened")
         self.state["stop_reason"] = None
         self.state.pop("stopped_at_iteration", None)
+        self.state.pop("refit", None)   # a new production model is trained from scratch
         if "production" in self.state["completed"] or (self.workdir / "production").exists():
             self._retire_production()
         self.state["completed"] = [k for k in self.state["completed"] if k not in FINAL_STEPS]
         self.save()
         self.log("reopened: active learning continues")
+
+    def refit_production(self, steps: int | None = None, start_lr: float | None = None,
+                         **loss) -> dict:
+        """Prepare a refit of the production model: the next :meth:`run` trains it further
+        from the current production model (``dp train --init-frz-model``) on all data for
+        ``steps`` steps with other loss prefactors (e.g. a larger energy weight), pins the
+        per-type energies (``pin_energy_bias``), compresses it and rewrites the card. The
+        active learning and its data are untouched; the previous production model is kept
+        (``production.iter.NNN`` or ``refit-base/``), never deleted.
+
+        Parameters
+        ----------
+        steps : int, optional
+            Training steps of the refit (default ``next_steps``, at least 1000).
+        start_lr : float, optional
+            Default ``next_start_lr`` (a continuation, like the later ensemble members).
+        **loss
+            Any of :data:`LOSS_KEYS` (default: the loop's settings).
+
+        Returns
+        -------
+        dict
+            The refit record (``state["refit"]``).
+
+        Raises
+        ------
+        StateError
+            The active learning has not stopped, no production model to start from, or an
+            unknown loss key.
+        """
+        from rotorlab.training.snapshot import output_dir
+
+        if not self.state.get("stop_reason"):
+            raise StateError("the active learning has not finished: run the loop first "
+                             "(a refit continues a finished production model)")
+        bad = sorted(set(loss) - set(LOSS_KEYS))
+        if bad:
+            raise StateError(f"unknown loss prefactors {bad}; known: {list(LOSS_KEYS)}")
+        for k, v in loss.items():
+            if v is None or not np.isfinite(float(v)) or float(v) < 0:
+                raise StateError(f"{k} must be a number >= 0, got {v!r}")
+        prod = self.state.get("production") or {}
+        base = None
+        if "production" in self.state["completed"] and prod.get("model") and \
+                (self.workdir / prod["model"]).is_file():
+            base = self.workdir / prod["model"]
+        else:
+            out = output_dir(self.state, self.workdir)
+            if out is not None and (Path(out) / "model.pb").is_file():
+                base = Path(out) / "model.pb"
+        if base is None:
+            raise StateError(f"{self.workdir}: no production model to refit (neither "
+                             "production/ nor the output directory's model.pb)")
+        keep = self.workdir / "refit-base"
+        keep.mkdir(exist_ok=True)
+        k, dst = 1, keep / "model.pb"
+        while dst.exists():
+            k += 1
+            dst = keep / f"model-{k}.pb"
+        shutil.copy2(base, dst)
+        last = prod.get("last_iteration")
+        if "production" in self.state["completed"] or (self.workdir / "production").exists():
+            self._retire_production()
+        self.state["completed"] = [c for c in self.state["completed"] if c not in FINAL_STEPS]
+        s = self.settings
+        rec = {"init_model": str(dst.relative_to(self.workdir)), "from": str(base),
+               "steps": int(steps) if steps else max(int(s.next_steps), 1000),
+               "start_lr": float(start_lr) if start_lr else float(s.next_start_lr),
+               "loss": {k: float(loss.get(k, getattr(s, k))) for k in LOSS_KEYS},
+               "last_iteration": last,
+               "requested": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        if rec["steps"] < 1:
+            raise StateError(f"refit steps must be >= 1, got {steps}")
+        self.state["refit"] = rec
+        self.state.setdefault("notes", []).append(
+            time.strftime("%Y-%m-%d %H:%M") + f" refit of the production model from "
+            f"{base.name}: {rec['steps']} steps, loss " +
+            ", ".join(f"{k} {v:g}" for k, v in rec["loss"].items()))
+        self.save()
+        self.log(f"refit prepared: {rec['steps']} steps from {rec['init_model']}")
+        return rec
 
     def _retire_production(self) -> None:
         """Move the finished production model aside (never delete it), so that the final
@@ -680,8 +771,7 @@ class TrainingLoop:
         return dp.input_json(s.type_map, train_sys, valid, numb_steps=steps, seed=seed,
                              rcut=s.rcut, rcut_smth=s.rcut_smth, neuron=s.neuron,
                              axis_neuron=s.axis_neuron, fitting=s.fitting, start_lr=start_lr,
-                             stop_lr=s.stop_lr, start_pref_v=s.start_pref_v,
-                             limit_pref_v=s.limit_pref_v)
+                             stop_lr=s.stop_lr, **{k: getattr(s, k) for k in LOSS_KEYS})
 
     def member_models(self, it) -> list:
         return [self.iter_dir(it) / "train" / f"member.{k}" / "model.pb"
@@ -771,38 +861,64 @@ class TrainingLoop:
 
     def step_production(self) -> dict:
         """Train the production model on all data (longer; shortened to fit the budget),
-        freeze and compress it."""
+        pin its per-type energies to the training data, freeze and compress it. After
+        :meth:`refit_production` it continues from the previous production model instead."""
         from rotorlab.training import dp
 
         s = self.settings
         last = max(int(k.split("/")[0].split(".")[1]) for k in self.state["completed"]
                    if k.startswith("iter.") and k.endswith("/train"))
-        budget_left = s.budget_hours * 3600.0 - self.state["elapsed_s"]
-        rate = self._measured_rate()
-        steps = int(s.production_steps)
-        fit = int(0.85 * max(budget_left - 300.0, 0.0) * rate)
-        shortened = fit < steps
-        steps = max(min(steps, fit), s.production_steps // 4)
         pdir = self.workdir / "production"
         pdir.mkdir(exist_ok=True)
-        cfg = self._input(last, s.seed * 1000 + 999, steps, s.start_lr)
-        res = dp.train(cfg, pdir / "train", threads=s.threads)
+        refit = self.state.get("refit")
+        if refit:
+            init = self.workdir / refit["init_model"]
+            if not init.is_file():
+                raise StateError(f"the refit's starting model {init} is missing")
+            steps, shortened = int(refit["steps"]), False
+            cfg = self._input(last, s.seed * 1000 + 998, steps, refit["start_lr"])
+            cfg["loss"].update(refit["loss"])
+            res = dp.train(cfg, pdir / "train", threads=s.threads, init_frz_model=init)
+        else:
+            budget_left = s.budget_hours * 3600.0 - self.state["elapsed_s"]
+            rate = self._measured_rate()
+            steps = int(s.production_steps)
+            fit = int(0.85 * max(budget_left - 300.0, 0.0) * rate)
+            shortened = fit < steps
+            steps = max(min(steps, fit), s.production_steps // 4)
+            cfg = self._input(last, s.seed * 1000 + 999, steps, s.start_lr)
+            res = dp.train(cfg, pdir / "train", threads=s.threads)
+        model = Path(res["model"])
+        bias = None
+        if s.pin_energy_bias:
+            pinned = pdir / "model.pb"
+            if not pinned.is_file():
+                bias = dp.pin_energy_bias(model, self._train_sets(last), pinned)
+                _write_json(pdir / "energy_bias.json", bias)
+            else:
+                bias = json.loads((pdir / "energy_bias.json").read_text())
+            bias["model"] = str(pinned.relative_to(self.workdir))
+            model = pinned
         comp = pdir / "model-compressed.pb"
         t0 = time.time()
         if not comp.is_file():
-            dp.compress(res["model"], comp, step=s.compress_step, threads=s.threads)
+            dp.compress(model, comp, step=s.compress_step, threads=s.threads)
         test = {}
         tdir = self.workdir / "data" / "test"
         if tdir.is_dir():
-            test["frozen"] = dp.test(res["model"], tdir)
+            test["frozen"] = dp.test(model, tdir)
             test["compressed"] = dp.test(comp, tdir)
-        train_err = dp.test(res["model"], self._train_sets(last))
-        return {"steps": steps, "shortened_to_fit_budget": shortened,
-                "train": {k: v for k, v in res.items() if k != "model"},
-                "model": str(Path(res["model"]).relative_to(self.workdir)),
-                "compressed": str(comp.relative_to(self.workdir)),
-                "compress_seconds": round(time.time() - t0, 1), "test": test,
-                "train_errors": train_err, "last_iteration": last}
+        train_err = dp.test(model, self._train_sets(last))
+        out = {"steps": steps, "shortened_to_fit_budget": shortened,
+               "train": {k: v for k, v in res.items() if k != "model"},
+               "model": str(model.relative_to(self.workdir)),
+               "compressed": str(comp.relative_to(self.workdir)),
+               "compress_seconds": round(time.time() - t0, 1), "test": test,
+               "train_errors": train_err, "last_iteration": last,
+               "loss": dict(cfg["loss"]), "energy_bias": bias}
+        if refit:
+            out["refit"] = dict(refit)
+        return out
 
     def step_card(self) -> dict:
         """Copy the products to the output directory and write the model card."""
