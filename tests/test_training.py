@@ -826,6 +826,9 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     shutil.copy2(tmp_path / "w" / "state.json", clone / "state.json")
     shutil.copytree(tmp_path / "w" / "snapshot", clone / "snapshot")
     again = TrainingLoop.open(clone, teacher_obj=ref_teacher)
+    from rotorlab.training.loop import _GITIGNORE
+
+    assert (clone / ".gitignore").read_text() == _GITIGNORE  # work files stay out of git
     assert (clone / "data" / "iter.000" / "meta.json").is_file()
     assert (clone / "data" / "test" / "meta.json").is_file()
     assert again.state["completed"] == state["completed"]

@@ -292,6 +292,8 @@ class TrainingLoop:
 
             raise TeacherMismatch(f"{wd} was labelled by {tid!r}; refusing to continue it with "
                                   f"{teacher_obj.id!r} (start a new work directory)")
+        if not (wd / ".gitignore").exists():  # a clone holds state.json + snapshot/ only
+            (wd / ".gitignore").write_text(_GITIGNORE)
         if (wd / "snapshot").is_dir():
             from rotorlab.training.snapshot import restore
 
