@@ -791,6 +791,27 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
 
     assert t2["threads_effective"] == thread_settings()["intra"]
     assert "Inference cost with 2 threads" in (out / "README.md").read_text()
+    # a clone has no work-directory compressed model: the check compresses the shipped one
+    import rotorlab.training.dp as dpmod
+
+    made = []
+    real_compress = dpmod.compress
+
+    def spy(model, output, **kw):
+        made.append((Path(model), kw))
+        return real_compress(model, output, **kw)
+
+    monkeypatch.setattr(dpmod, "compress", spy)
+    wcomp = tmp_path / "w" / "production" / "model-compressed.pb"
+    wcomp.rename(wcomp.with_suffix(".away"))
+    args = p.parse_args(["train-check", "Li3PS4", "--workdir", str(tmp_path / "w"), "--output",
+                         str(out), "--inference"])
+    assert args.func(args) == 0
+    wcomp.with_suffix(".away").rename(wcomp)
+    assert made == [(out / "model.pb", {"step": c["compression"]["step"], "threads": 1})]
+    c4 = json.loads((out / "card.json").read_text())
+    assert set(c4["inference_ms_per_step"]) == set(inf)
+    assert not list(out.glob("*compressed*"))  # nothing left beside the shipped files
     bad = json.loads((out / "card.json").read_text())
     bad["material"] = "LiBH4"
     other = tmp_path / "other-model"

@@ -187,10 +187,20 @@ def cmd_check(args) -> int:
                     f"{sanity['uc_md']['anions_bonded']}, MSD slope "
                     f"{(sanity['uc_md'].get('msd') or {}).get('slope')}")
     if args.inference:
+        import tempfile
+
         from rotorlab.training.card import inference_cells, inference_table
 
-        table = inference_table(inference_cells(loop), out / "model.pb", model,
-                                int(args.threads))
+        with tempfile.TemporaryDirectory(prefix="rotorlab-check-") as tmp:
+            timed = comp if comp.is_file() else out / "model-compressed.pb"
+            if not timed.is_file():  # a clone ships the frozen model only: compress it here
+                from rotorlab.training import dp
+
+                step = float((card.get("compression") or {}).get("step", s.compress_step))
+                timed = dp.compress(out / "model.pb", Path(tmp) / "model-compressed.pb",
+                                    step=step, threads=int(args.threads))
+            table = inference_table(inference_cells(loop), out / "model.pb", timed,
+                                    int(args.threads))
         if int(args.threads) == int(s.threads):
             card["inference_ms_per_step"] = table
             nm.pop("inference_ms_per_step", None)
