@@ -140,6 +140,21 @@ def test_caveats_name_each_missed_target_and_nothing_else():
                         "bond_cutoff_A": {"B10H10 B-B": 2.18}}).caveats() == []
     assert "slope 0.40" in _card(uc_md={"msd": {"slope": 0.4}}).caveats()[0]
     assert "exploded" in _card(uc_md={"exploded": "T = 1e5 K at step 12"}).caveats()[0]
+    # further runs (other temperatures, seeds): explosions and broken anions are caveats,
+    # a slow MSD below the highest temperature is not
+    runs = _card()
+    runs.card["sanity"]["uc_md_runs"] = [
+        {"temperature_K": 550.0, "length_ps": 8.06, "seed": 0, "anions_bonded": False,
+         "anion_criterion": "connected", "broken_anions_max": 4, "broken_frames": 677,
+         "n_frames": 807, "max_bond_A": {"BH4": 6.74}, "bond_cutoff_A": {"BH4": 1.495},
+         "exploded": "at step 16140 (8.07 ps): atoms closer than 0.5 Å",
+         "msd": {"slope": -0.02}},
+        {"temperature_K": 800.0, "length_ps": 20.0, "seed": 1, "anions_bonded": True,
+         "exploded": None, "msd": {"slope": 0.1}}]
+    assert runs.caveats() == [
+        "the UC sanity run at 550 K (seed 0) exploded (at step 16140 (8.07 ps): atoms closer than 0.5 Å)",
+        "4 anions came apart (bonds past their cutoff left atoms unconnected) in 677 of 807 "
+        "frames in 8.06 ps of UC MD at 550 K (seed 0) (BH4 6.74 Å > 1.50)"]
     far = _card(vs_teacher={"vacf": {"teacher_vs_student": 0.5, "student_vs_student": 0.2}})
     assert far.caveats() == ["student vs teacher VACF distance 0.50 beyond the noise floor 0.20"]
     # a test-fixture card (no rotorlab-train keys) has none

@@ -791,6 +791,20 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
 
     assert t2["threads_effective"] == thread_settings()["intra"]
     assert "Inference cost with 2 threads" in (out / "README.md").read_text()
+    # runs at other temperatures / seeds go beside the main one; a rerun replaces its record
+    for _ in range(2):
+        args = p.parse_args(["train-check", "Li3PS4", "--workdir", str(tmp_path / "w"),
+                             "--output", str(out), "--uc-ps", "0.2", "--uc-temperatures", "300",
+                             "--seed", "3"])
+        assert args.func(args) == 0
+    c5 = json.loads((out / "card.json").read_text())
+    assert c5["sanity"]["uc_md"] == c3["sanity"]["uc_md"]
+    assert [(r["temperature_K"], r["seed"], r["steps"]) for r in
+            c5["sanity"]["uc_md_runs"]] == [(300.0, 3, 100)]
+    args = p.parse_args(["train-check", "Li3PS4", "--workdir", str(tmp_path / "w"), "--output",
+                         str(out), "--uc-temperatures", "300"])
+    with pytest.raises(StateError, match="needs --uc-ps"):
+        args.func(args)
     # a clone has no work-directory compressed model: the check compresses the shipped one
     import rotorlab.training.dp as dpmod
 

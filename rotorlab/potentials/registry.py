@@ -185,7 +185,8 @@ class BundledModel:
         Read from the measured card only (nothing is re-measured): held-out force and
         energy RMSE against the teacher (aims ≤ 40 meV/Å and ≤ 1 meV/atom, limits 60 and 2),
         the UC sanity run (every anion bonded, no explosion, mobile-ion MSD log-log slope
-        0.7–1.3) and student vs teacher MD (distance within 1.5× the student–student noise
+        0.7–1.3), further UC runs at other temperatures or seeds (``sanity.uc_md_runs``,
+        from ``rotorlab train-check --uc-temperatures``: bonded, no explosion) and student vs teacher MD (distance within 1.5× the student–student noise
         floor, or within 0.05).
 
         Returns
@@ -208,31 +209,10 @@ class BundledModel:
                 off, (int, float)) else ""
             out.append(f"held-out energy RMSE {e:.2f} meV/atom (aim ≤ {ENERGY_RMSE_AIM:g}"
                        f"{extra})")
-        uc = (c.get("sanity") or {}).get("uc_md") or {}
-        if uc:
-            T, ps = uc.get("temperature_K"), uc.get("length_ps")
-            where = f"in {ps:g} ps of UC MD at {T:g} K" if ps and T else "in the UC sanity run"
-            if uc.get("exploded"):
-                out.append(f"the UC sanity run exploded ({uc['exploded']})")
-            if uc.get("anions_bonded") is False:
-                cuts = uc.get("bond_cutoff_A") or {}
-                long = {k: v for k, v in (uc.get("max_bond_A") or {}).items()
-                        if v >= cuts.get(k, 0.0)} or (uc.get("max_bond_A") or {})
-                worst = ", ".join(f"{k} {v:.2f} Å > {cuts.get(k, 0):.2f}"
-                                  for k, v in long.items())
-                if uc.get("anion_criterion") == "connected":
-                    n = uc.get("broken_anions_max")
-                    many = f"{n} anions" if isinstance(n, int) and n > 1 else "an anion"
-                    nb, nf = uc.get("broken_frames"), uc.get("n_frames")
-                    when = (f" in {nb} of {nf} frames" if isinstance(nb, int)
-                            and isinstance(nf, int) and nb > 0 else "")
-                    out.append(f"{many} came apart (bonds past their cutoff left atoms "
-                               f"unconnected){when} {where} ({worst})")
-                else:  # cards written before the connectivity criterion
-                    out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
-            slope = (uc.get("msd") or {}).get("slope")
-            if isinstance(slope, (int, float)) and not 0.7 <= slope <= 1.3:
-                out.append(f"mobile-ion MSD log-log slope {slope:.2f} {where} (diffusive: ≈ 1)")
+        sanity = c.get("sanity") or {}
+        out += _uc_caveats(sanity.get("uc_md") or {}, slope=True)
+        for run in sanity.get("uc_md_runs") or []:  # other temperatures and seeds
+            out += _uc_caveats(run or {}, slope=False)
         vt = (c.get("sanity") or {}).get("vs_teacher") or {}
         for key, label in (("rdf", "g(r)"), ("vacf", "VACF")):
             d = vt.get(key) or {}
@@ -244,6 +224,41 @@ class BundledModel:
         if vt.get("exploded"):
             out.append(f"student vs teacher MD exploded ({vt['exploded']})")
         return out
+
+
+def _uc_caveats(uc: dict, *, slope: bool) -> list:
+    """Caveats of one UC sanity run (``md_sanity`` record): explosion, anions apart and,
+    with ``slope``, a non-diffusive mobile-ion MSD (asked of the highest-temperature run
+    only: below it a slope under 0.7 may be the material, not the model)."""
+    out = []
+    if not uc:
+        return out
+    T, ps = uc.get("temperature_K"), uc.get("length_ps")
+    where = f"in {ps:g} ps of UC MD at {T:g} K" if ps and T else "in the UC sanity run"
+    if "seed" in uc:
+        where += f" (seed {uc['seed']})"
+    if uc.get("exploded"):
+        at = f" at {T:g} K (seed {uc['seed']})" if T and "seed" in uc else ""
+        out.append(f"the UC sanity run{at} exploded ({uc['exploded']})")
+    if uc.get("anions_bonded") is False:
+        cuts = uc.get("bond_cutoff_A") or {}
+        long = {k: v for k, v in (uc.get("max_bond_A") or {}).items()
+                if v >= cuts.get(k, 0.0)} or (uc.get("max_bond_A") or {})
+        worst = ", ".join(f"{k} {v:.2f} Å > {cuts.get(k, 0):.2f}" for k, v in long.items())
+        if uc.get("anion_criterion") == "connected":
+            n = uc.get("broken_anions_max")
+            many = f"{n} anions" if isinstance(n, int) and n > 1 else "an anion"
+            nb, nf = uc.get("broken_frames"), uc.get("n_frames")
+            when = (f" in {nb} of {nf} frames" if isinstance(nb, int)
+                    and isinstance(nf, int) and nb > 0 else "")
+            out.append(f"{many} came apart (bonds past their cutoff left atoms "
+                       f"unconnected){when} {where} ({worst})")
+        else:  # cards written before the connectivity criterion
+            out.append(f"an anion bond stretched past its cutoff {where} ({worst})")
+    msd = (uc.get("msd") or {}).get("slope")
+    if slope and isinstance(msd, (int, float)) and not 0.7 <= msd <= 1.3:
+        out.append(f"mobile-ion MSD log-log slope {msd:.2f} {where} (diffusive: ≈ 1)")
+    return out
 
 
 def model_dirs() -> list:

@@ -160,6 +160,8 @@ def cmd_check(args) -> int:
         raise StateError(f"no training loop in {wd} (give --workdir)")
     if not (out / "card.json").is_file():
         raise StateError(f"no model card in {out} (give --output: the model directory)")
+    if args.uc_temperatures and not args.uc_ps:
+        raise StateError("--uc-temperatures needs --uc-ps (the length of each run)")
     if not args.uc_ps and not args.teacher_steps and not args.inference:
         raise StateError("nothing to check: give --uc-ps, --teacher-steps and/or --inference")
     loop = TrainingLoop.open(wd, teacher=args.teacher)
@@ -177,15 +179,32 @@ def cmd_check(args) -> int:
     done = []
     if args.uc_ps:
         steps = int(round(float(args.uc_ps) * 1000.0 / s.timestep))
-        t0 = time.time()
-        sanity["uc_md"] = checks.md_sanity(model, check_cell(loop), max(s.temperatures),
-                                           steps, wd / "production" / "sanity",
-                                           timestep=s.timestep)
-        sanity["seconds"] = round(time.time() - t0, 1)
-        nm.pop("sanity", None)
-        done.append(f"UC {args.uc_ps} ps at {max(s.temperatures)} K: anions bonded "
-                    f"{sanity['uc_md']['anions_bonded']}, MSD slope "
-                    f"{(sanity['uc_md'].get('msd') or {}).get('slope')}")
+        top = max(s.temperatures)
+        seed = int(args.seed)
+        for T in [float(t) for t in (args.uc_temperatures or [top])]:
+            if T <= 0:
+                raise StateError(f"--uc-temperatures: {T:g} K is not a temperature")
+            main = T == top and seed == 0  # the card's own run: highest T, seed 0
+            t0 = time.time()
+            run = checks.md_sanity(
+                model, check_cell(loop), T, steps,
+                wd / "production" / ("sanity" if main else f"sanity-{T:g}K-seed{seed}"),
+                timestep=s.timestep, seed=seed)
+            if main:
+                sanity["uc_md"] = run
+                sanity["seconds"] = round(time.time() - t0, 1)
+                nm.pop("sanity", None)
+            else:  # beside the main run; a rerun of the same (T, seed) replaces its record
+                run["seed"] = seed
+                run["seconds"] = round(time.time() - t0, 1)
+                runs = [r for r in sanity.get("uc_md_runs", [])
+                        if (r.get("temperature_K"), r.get("seed")) != (T, seed)]
+                sanity["uc_md_runs"] = sorted(runs + [run], key=lambda r: (
+                    r.get("temperature_K"), r.get("seed")))
+            done.append(f"UC {args.uc_ps} ps at {T:g} K (seed {seed}): "
+                        + (f"exploded ({run['exploded']})" if run.get("exploded") else
+                           f"anions bonded {run['anions_bonded']}, MSD slope "
+                           f"{(run.get('msd') or {}).get('slope')}"))
     if args.inference:
         import tempfile
 
@@ -287,6 +306,12 @@ def add_parsers(sub) -> None:
     c.add_argument("--teacher", default=None, help="must match the loop's teacher")
     c.add_argument("--uc-ps", type=float, default=None,
                    help="UC MD of this length [ps] at the highest study temperature")
+    c.add_argument("--uc-temperatures", type=float, nargs="+", default=None, metavar="T",
+                   help="run the --uc-ps check at these temperatures [K] instead of the "
+                        "highest study one; runs other than (highest T, seed 0) are kept "
+                        "beside it in sanity.uc_md_runs, and their failures are caveats")
+    c.add_argument("--seed", type=int, default=0,
+                   help="velocity/thermostat seed of the --uc-ps runs (default 0)")
     c.add_argument("--teacher-steps", type=int, default=None,
                    help="student vs teacher MD of this many steps (g(r), VACF)")
     c.add_argument("--inference", action="store_true",
