@@ -177,3 +177,27 @@ def test_sigkill_rotorlab_run_4_trials_and_bitwise_resume(tmp_path, capsys):
     assert compared, "no trial left a store to resume"
     with capsys.disabled():
         print("\n" + "\n".join(outcomes))
+
+
+def test_leftover_of_a_killed_atomic_write_is_silent_in_r_and_removed_in_a(tmp_path):
+    # zarr writes zarr.json through a temporary "zarr.<hex>.partial"; a SIGKILL between the
+    # two leaves it, and zarr then warns that the object is not part of the hierarchy
+    from test_store import new_store
+
+    p = tmp_path / "s.zarr"
+    st = new_store(p, chunk_frames=2)
+    st.append(make_frames(0, 4))
+    st.close()
+    left = p / "zarr.0123456789abcdef0123456789abcdef.partial"
+    left.write_text("{")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        ro = TrajectoryStore.open(p, "r")
+        assert ro.n_frames == 4
+    assert [str(w.message) for w in rec] == [] and left.is_file()  # read-only: untouched
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        rw = TrajectoryStore.open(p, "a")
+        assert rw.n_frames == 4
+        rw.close()
+    assert [str(w.message) for w in rec] == [] and not left.exists()

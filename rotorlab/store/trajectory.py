@@ -186,6 +186,9 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 # ---------------------------------------------------------------- errors
+# zarr warns about the temporary file of an atomic write that a kill left behind
+_PARTIAL_LEFTOVER = r"Object at .*\.partial is not recognized as a component of a Zarr hierarchy"
+
 class StoreExists(OutputExists):
     """``create`` on an existing rotorlab store without ``overwrite``."""
 
@@ -1072,6 +1075,9 @@ class TrajectoryStore:
     def _open_checked(cls, path: Path, mode: str, verify: str, repair: bool):
         import zarr
 
+        if mode != "r":  # leftovers of interrupted atomic writes (zarr's *.partial files)
+            for p in path.rglob("*.partial"):
+                p.unlink(missing_ok=True)
         try:
             group = zarr.open_group(path, mode="r" if mode == "r" else "a", zarr_format=3)
         except Exception as exc:  # corrupt group metadata
@@ -1081,7 +1087,9 @@ class TrajectoryStore:
             raise NotAStore(f"{path} is not a rotorlab trajectory store "
                             f"(rotorlab_schema={attrs.get('rotorlab_schema')!r}, "
                             f"expected {SCHEMA!r})")
-        members = dict(group.arrays())  # one listing: names and metadata together
+        with warnings.catch_warnings():  # zarr names a killed atomic write's leftover
+            warnings.filterwarnings("ignore", message=_PARTIAL_LEFTOVER)
+            members = dict(group.arrays())  # one listing: names and metadata together
         missing = [v for v in _ALWAYS + _STATIC_VARS if v not in members]
         if missing:
             raise StoreDamaged(f"{path} is damaged: missing variable(s) {missing}")
