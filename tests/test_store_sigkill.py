@@ -201,3 +201,17 @@ def test_leftover_of_a_killed_atomic_write_is_silent_in_r_and_removed_in_a(tmp_p
         assert rw.n_frames == 4
         rw.close()
     assert [str(w.message) for w in rec] == [] and not left.exists()
+
+
+def test_append_open_of_a_foreign_zarr_group_deletes_nothing(tmp_path):
+    import zarr
+
+    from rotorlab.store.trajectory import NotAStore
+
+    p = tmp_path / "theirs.zarr"
+    zarr.open_group(p, mode="w", zarr_format=3)
+    mine = p / "zarr.0123456789abcdef0123456789abcdef.partial"
+    mine.write_text("theirs")
+    with pytest.raises(NotAStore):
+        TrajectoryStore.open(p, "a")
+    assert mine.read_text() == "theirs"

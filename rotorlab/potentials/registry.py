@@ -186,8 +186,9 @@ class BundledModel:
         energy RMSE against the teacher (aims ≤ 40 meV/Å and ≤ 1 meV/atom, limits 60 and 2),
         the UC sanity run (every anion bonded, no explosion, mobile-ion MSD log-log slope
         0.7–1.3), further UC runs at other temperatures or seeds (``sanity.uc_md_runs``,
-        from ``rotorlab train-check --uc-temperatures``: bonded, no explosion) and student vs teacher MD (distance within 1.5× the student–student noise
-        floor, or within 0.05).
+        from ``rotorlab train-check --uc-temperatures``: bonded, no explosion) and student
+        vs teacher MD (distance within 1.5× the student–student noise floor, or within
+        0.05).
 
         Returns
         -------
@@ -213,7 +214,7 @@ class BundledModel:
         out += _uc_caveats(sanity.get("uc_md") or {}, slope=True)
         for run in sanity.get("uc_md_runs") or []:  # other temperatures and seeds
             out += _uc_caveats(run or {}, slope=False)
-        vt = (c.get("sanity") or {}).get("vs_teacher") or {}
+        vt = sanity.get("vs_teacher") or {}
         for key, label in (("rdf", "g(r)"), ("vacf", "VACF")):
             d = vt.get(key) or {}
             ts, ss = d.get("teacher_vs_student"), d.get("student_vs_student")

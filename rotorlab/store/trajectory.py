@@ -185,10 +185,11 @@ def _jsonable(value: Any, where: str) -> Any:
     return value
 
 
-# ---------------------------------------------------------------- errors
 # zarr warns about the temporary file of an atomic write that a kill left behind
 _PARTIAL_LEFTOVER = r"Object at .*\.partial is not recognized as a component of a Zarr hierarchy"
 
+
+# ---------------------------------------------------------------- errors
 class StoreExists(OutputExists):
     """``create`` on an existing rotorlab store without ``overwrite``."""
 
@@ -1075,9 +1076,6 @@ class TrajectoryStore:
     def _open_checked(cls, path: Path, mode: str, verify: str, repair: bool):
         import zarr
 
-        if mode != "r":  # leftovers of interrupted atomic writes (zarr's *.partial files)
-            for p in path.rglob("*.partial"):
-                p.unlink(missing_ok=True)
         try:
             group = zarr.open_group(path, mode="r" if mode == "r" else "a", zarr_format=3)
         except Exception as exc:  # corrupt group metadata
@@ -1087,7 +1085,10 @@ class TrajectoryStore:
             raise NotAStore(f"{path} is not a rotorlab trajectory store "
                             f"(rotorlab_schema={attrs.get('rotorlab_schema')!r}, "
                             f"expected {SCHEMA!r})")
-        with warnings.catch_warnings():  # zarr names a killed atomic write's leftover
+        if mode != "r":  # a rotorlab store: remove leftovers of interrupted atomic writes
+            for p in path.rglob("*.partial"):
+                p.unlink(missing_ok=True)
+        with warnings.catch_warnings():  # read-only: zarr names a killed write's leftover
             warnings.filterwarnings("ignore", message=_PARTIAL_LEFTOVER)
             members = dict(group.arrays())  # one listing: names and metadata together
         missing = [v for v in _ALWAYS + _STATIC_VARS if v not in members]
@@ -1121,8 +1122,6 @@ class TrajectoryStore:
             # a read-only view keeps the arrays and static values it has already opened
             return cls(path, group, mode, keep, arrays=members, static=static)
 
-        for p in path.rglob("*.partial"):  # leftovers of interrupted atomic writes
-            p.unlink(missing_ok=True)
         cp_n = _checkpoint_n(group)
         if not damage:
             if uncommitted or total > committed:

@@ -181,9 +181,11 @@ def cmd_check(args) -> int:
         steps = int(round(float(args.uc_ps) * 1000.0 / s.timestep))
         top = max(s.temperatures)
         seed = int(args.seed)
-        for T in [float(t) for t in (args.uc_temperatures or [top])]:
-            if T <= 0:
-                raise StateError(f"--uc-temperatures: {T:g} K is not a temperature")
+        temps = [float(t) for t in (args.uc_temperatures or [top])]
+        bad = [t for t in temps if not t > 0]
+        if bad:  # before any run: nothing half-done
+            raise StateError(f"--uc-temperatures: {bad} K are not temperatures")
+        for T in temps:
             main = T == top and seed == 0  # the card's own run: highest T, seed 0
             t0 = time.time()
             run = checks.md_sanity(
