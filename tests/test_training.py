@@ -520,6 +520,126 @@ def test_reopened_loop_trains_a_new_production_model(tmp_path, cell, ref_teacher
     assert (path / "production.iter.003-2" / "train" / "model.pb").read_text() == "model 3"
 
 
+def _patch_dp_calls(monkeypatch):
+    """dp train/freeze/compress/test/pin replaced by cheap fakes; returns the run dirs."""
+    from rotorlab.training import dp
+
+    runs = []
+    monkeypatch.setattr(dp, "_run", lambda args, d, threads, log: runs.append(
+        (Path(d), list(args))))
+    monkeypatch.setattr(dp, "freeze", lambda d, name, threads=1: (Path(d) / name).write_text(
+        f"model {len(runs)}"))
+    monkeypatch.setattr(dp, "compress", lambda m, c, **k: Path(c).write_text(Path(m).read_text()))
+    monkeypatch.setattr(dp, "test", lambda m, d: {"force_rmse_meV_A": 1.0})
+    monkeypatch.setattr(dp, "pin_energy_bias", lambda m, d, o: (
+        Path(o).write_text(Path(m).read_text()), {"delta_eV": {}})[1])
+    return runs
+
+
+def test_more_iterations_end_in_a_prepared_refit_and_a_retrain_gets_its_network(
+        tmp_path, cell, ref_teacher, monkeypatch):
+    """refit_production + reopen_iterations(keep_refit=True): the new iterations run, then
+    the production step continues the kept model on all data (not a model from scratch);
+    a retrain from scratch trains the production model with its own network and keeps the
+    old one."""
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training.card import _production_network, _refit_record
+    from rotorlab.training.loop import StateError
+
+    runs = _patch_dp_calls(monkeypatch)
+    _FakeLoop.calls = []
+    path = tmp_path / "w"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher, max_iterations=2), fraction=[0.1])
+    del loop.step_production
+    loop.run()
+    first = (path / "production" / "model.pb").read_text()
+    # refit prepared on the finished loop, then two more iterations that keep it
+    loop = _FakeLoop.install(_open(path, ref_teacher), fraction=[0.1])
+    del loop.step_production
+    rec = loop.refit_production(steps=120, limit_pref_e=7.0)
+    loop.settings.max_iterations = 4
+    loop.state["settings"]["max_iterations"] = 4
+    loop.reopen_iterations(keep_refit=True)
+    assert loop.state["refit"]["after_reopen"] is True and loop.state["stop_reason"] is None
+    _FakeLoop.calls.clear()
+    state = loop.run()
+    assert (2, "explore") in _FakeLoop.calls and (3, "train") in _FakeLoop.calls
+    prod = state["production"]
+    assert prod["last_iteration"] == 3 and prod["steps"] == 120
+    assert prod["train"]["init_frz_model"].endswith(rec["init_model"])
+    assert (path / rec["init_model"]).read_text() == first  # continued from the kept model
+    cfg = json.loads((path / "production" / "train" / "input.json").read_text())
+    assert cfg["loss"]["limit_pref_e"] == 7.0 and cfg["training"]["numb_steps"] == 120
+    assert _refit_record(prod["refit"])["after_reopen"] is True
+    # without keep_refit a reopen drops the refit (a production model from scratch)
+    loop = _open(path, ref_teacher)
+    loop.refit_production(steps=50)
+    loop.reopen_iterations()
+    assert "refit" not in loop.state
+    # a retrain from scratch with a wider fitting net; the ensemble keeps its network
+    loop = _FakeLoop.install(_open(path, ref_teacher), fraction=[0.1])
+    del loop.step_production
+    loop.run()   # no new iteration (max_iterations reached): a production model from scratch
+    assert loop.state["production"]["train"].get("init_frz_model") is None
+    before = (path / "production" / "model.pb").read_text()
+    loop = _FakeLoop.install(_open(path, ref_teacher), fraction=[0.1])
+    del loop.step_production
+    with pytest.raises(StateError, match="fitting must be a list of positive"):
+        loop.refit_production(scratch=True, network={"fitting": [0, 8]})
+    with pytest.raises(StateError, match="unknown network keys"):
+        loop.refit_production(network={"rcut": 6.0})
+    with pytest.raises(StateError, match="axis_neuron 99 exceeds"):
+        loop.refit_production(network={"neuron": [4, 8], "axis_neuron": 99})
+    n_runs = len(runs)
+    rec = loop.refit_production(network={"fitting": [48, 48]}, start_pref_v=0.5)
+    assert rec["scratch"] and rec["init_model"] is None and rec["kept_model"]
+    assert rec["steps"] == loop.settings.production_steps
+    assert rec["start_lr"] == loop.settings.start_lr
+    state = loop.run()
+    prod = state["production"]
+    assert len(runs) == n_runs + 1 and "init_frz_model" not in " ".join(runs[-1][1])
+    assert prod["train"].get("init_frz_model") is None
+    cfg = json.loads((path / "production" / "train" / "input.json").read_text())
+    assert cfg["model"]["fitting_net"]["neuron"] == [48, 48]
+    assert cfg["model"]["descriptor"]["neuron"] == list(loop.settings.neuron)
+    assert cfg["loss"]["start_pref_v"] == 0.5
+    net = _production_network(state["settings"], prod["refit"])
+    assert net["fitting"] == [48, 48] and net["neuron"] == list(loop.settings.neuron)
+    assert state["settings"]["fitting"] == [120, 120, 120]  # the ensemble's is unchanged
+    assert (path / rec["kept_model"]).read_text() == before  # the old model is kept
+
+
+def test_exploration_settings_are_validated_and_change_later_explorations(tmp_path, cell,
+                                                                          ref_teacher):
+    from rotorlab.training.loop import StateError, check_exploration
+
+    assert check_exploration(explore_modes=["uc", "RTC"], explore_steps=[100.0],
+                             explore_temperatures=None) == {
+        "explore_modes": ["UC", "RTC"], "explore_steps": [100]}
+    for kw, msg in (({"explore_modes": ["XC"]}, "unknown constraint modes"),
+                    ({"explore_steps": [0]}, "positive integers"),
+                    ({"explore_steps": [1.5]}, "positive integers"),
+                    ({"explore_temperatures": [-5]}, "positive"),
+                    ({"explore_temperatures": []}, "must not be empty"),
+                    ({"explore_cell": [1]}, "unknown exploration settings")):
+        with pytest.raises(StateError, match=msg):
+            check_exploration(**kw)
+    loop = _new_loop(tmp_path / "w", cell, ref_teacher)
+    loop.state["timings"]["iter.000/explore"] = 100.0
+    loop.state["timings"]["iter.000/train"] = 10.0
+    loop.state["iterations"] = [{"iteration": 0, "explore": {"steps": 2000}}]
+    est = loop._iteration_estimate(1)
+    assert loop.set_exploration(explore_steps=[2000, 8000], explore_modes=["UC"]) == [
+        "explore_steps [2000, 4000, 8000] -> [2000, 8000]",
+        "explore_modes ['UC', 'RC', 'RTC', 'RTVC'] -> ['UC']"]
+    assert loop.set_exploration(explore_modes=["UC"]) == []
+    again = _open(tmp_path / "w", ref_teacher)
+    assert again.settings.explore_steps == [2000, 8000] and again.settings.explore_modes == ["UC"]
+    assert "exploration changed" in again.state["notes"][-1]
+    # the estimate scales the exploration time the last iteration recorded (2000 steps)
+    assert loop._iteration_estimate(1) == pytest.approx(est + 100.0 * (8000 / 2000 - 4000 / 2000))
+
+
 def test_loop_resumes_after_a_kill_at_every_step_boundary(tmp_path, cell, ref_teacher,
                                                           monkeypatch):
     monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
@@ -910,6 +1030,30 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
     assert c4["energy_rmse_test_meV_atom"] == pytest.approx(
         prod["test"]["frozen"]["energy_rmse_meV_atom"])
     assert "refitted: 150 more steps" in (out / "README.md").read_text()
+    # a retrain from scratch with a wider fitting net than the ensemble's: DeePMD-kit
+    # builds that network (the frozen graph's fitting layers have the new width)
+    loop = _open(tmp_path / "w", ref_teacher)
+    rec = loop.refit_production(steps=120, network={"fitting": [24, 24]})
+    state = loop.run()
+    prod = state["production"]
+    assert prod["train"].get("init_frz_model") is None and prod["steps"] == 120
+    g = DeepPot(str(tmp_path / "w" / prod["model"]))
+    e5, f5, _ = g.eval(test["coord"].reshape(len(test["energy"]), -1),
+                       test["box"].reshape(-1, 9), atype)[:3]
+    assert np.isfinite(f5).all()
+    import tensorflow as tf
+
+    gdef = tf.compat.v1.GraphDef()
+    gdef.ParseFromString((tmp_path / "w" / prod["model"]).read_bytes())
+    shapes = {n.name: [d.size for d in n.attr["value"].tensor.tensor_shape.dim]
+              for n in gdef.node if n.op == "Const" and "layer_" in n.name
+              and n.name.endswith("/matrix") and "filter" not in n.name}
+    assert shapes and {s[-1] for s in shapes.values()} == {24, 1}, shapes
+    c5 = json.loads((out / "card.json").read_text())
+    assert c5["training"]["production_network"]["fitting"] == [24, 24]
+    assert c5["training"]["fitting"] == [16, 16] and c5["training"]["refit"]["scratch"]
+    readme = (out / "README.md").read_text()
+    assert "retrained from scratch: 120 steps" in readme and "fitting [24, 24]" in readme
     # a refit needs a finished loop
     fresh = _new_loop(tmp_path / "fresh", cell, ref_teacher)
     with pytest.raises(StateError, match="has not finished"):
@@ -950,7 +1094,9 @@ def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
         loop = SimpleNamespace(settings=st, state={"settings": dict(vars(st)), "notes": [],
                                                    "stop_reason": "max_iterations"},
                                save=lambda: calls.append("save"),
-                               reopen_iterations=lambda: calls.append("reopen"))
+                               reopen_iterations=lambda keep_refit=False: calls.append(
+                                   "reopen+refit" if keep_refit else "reopen"))
+        st.explore_steps, st.explore_modes, st.explore_temperatures = [1000], ["UC", "RC"], None
         return loop, calls
 
     loop, calls = fake()
@@ -979,6 +1125,24 @@ def test_resume_applies_loop_settings_and_refuses_ensemble_changes():
     with pytest.raises(StateError, match="three positive integers"):
         _apply_resume_settings(loop, p.parse_args(["train", "Na3OBH4", "--resume",
                                                    "--explore-supercell", "0", "2", "2"]))
+    # exploration lengths, modes and temperatures steer later explorations
+    loop, calls = fake()
+    _apply_resume_settings(loop, p.parse_args(
+        ["train", "Na3OBH4", "--resume", "--explore-steps", "1000", "12000", "--explore-modes",
+         "uc", "--explore-temperatures", "550", "800", "--max-iterations", "12"]),
+        keep_refit=True)
+    assert loop.settings.explore_steps == [1000, 12000] and loop.settings.explore_modes == ["UC"]
+    assert loop.state["settings"]["explore_temperatures"] == [550.0, 800.0]
+    assert "explore_modes ['UC', 'RC'] -> ['UC']" in loop.state["notes"][-1]
+    assert "reopen+refit" in calls  # a prepared refit survives the reopen
+    with pytest.raises(StateError, match="unknown constraint modes"):
+        _apply_resume_settings(loop, p.parse_args(["train", "Na3OBH4", "--resume",
+                                                   "--explore-modes", "UC", "QC"]))
+    args = p.parse_args(["train", "Na2B10H10", "--resume", "--production-fitting", "240", "240",
+                         "--production-steps", "100"])
+    from rotorlab.training.cli_commands import _network_args
+
+    assert _network_args(args) == {"fitting": [240, 240]}
 
 
 def test_an_anion_is_bonded_while_its_intact_bonds_connect_it():

@@ -113,6 +113,7 @@ def build_card(state: dict, extra: dict | None = None) -> dict:
                      "loss": prod.get("loss"),
                      "energy_bias": _bias_record(prod.get("energy_bias")),
                      "refit": _refit_record(prod.get("refit")),
+                     "production_network": _production_network(s, prod.get("refit")),
                      "input": "input.json"},
         "models": [],
         "energy_rmse_test_meV_atom": ptest.get("energy_rmse_meV_atom"),
@@ -163,7 +164,20 @@ def _bias_record(b):
 def _refit_record(r):
     if not r:
         return None
-    return {k: r.get(k) for k in ("steps", "start_lr", "loss", "last_iteration", "requested")}
+    rec = {k: r.get(k) for k in ("steps", "start_lr", "loss", "last_iteration", "requested")}
+    rec["scratch"] = bool(r.get("scratch"))
+    if r.get("after_reopen"):
+        rec["after_reopen"] = True
+    return rec
+
+
+def _production_network(settings, refit):
+    """The production model's network (``neuron``, ``axis_neuron``, ``fitting``): the
+    ensemble's unless a retrain from scratch gave another."""
+    net = {k: settings[k] for k in ("neuron", "axis_neuron", "fitting")}
+    if refit and refit.get("scratch") and refit.get("network"):
+        net.update(refit["network"])
+    return net
 
 
 def _test_T(state):
@@ -258,12 +272,23 @@ def render_readme(card: dict) -> str:
               + ("" if (c.get("compression") or {}).get("shipped", True) else
                  " on first use (not shipped: `" + c["compression"]["command"] + "`)")
               + ".", ""]
-    if tr.get("refit"):
+    pnet = tr.get("production_network")
+    if pnet and any(pnet.get(k) != tr.get(k) for k in ("neuron", "axis_neuron", "fitting")):
+        lines += [f"The production model has its own network: embedding {pnet['neuron']}, "
+                  f"axis {pnet['axis_neuron']}, fitting {pnet['fitting']} (the ensemble "
+                  "keeps the one above).", ""]
+    if tr.get("refit") and tr["refit"].get("scratch"):
+        rf = tr["refit"]
+        lines += [f"The production model was retrained from scratch: {rf['steps']} steps "
+                  f"(start lr {rf['start_lr']:g}) on all data with loss prefactors "
+                  + ", ".join(f"{k} {v:g}" for k, v in rf["loss"].items()) + ".", ""]
+    elif tr.get("refit"):
         rf = tr["refit"]
         lines += [f"The production model was refitted: {rf['steps']} more steps from the "
                   f"previous production model (start lr {rf['start_lr']:g}) with loss "
                   "prefactors " + ", ".join(f"{k} {v:g}" for k, v in rf["loss"].items())
-                  + ".", ""]
+                  + (" after further active-learning iterations" if rf.get("after_reopen")
+                     else "") + ".", ""]
     elif tr.get("loss"):
         lines += ["Loss prefactors: " + ", ".join(
             f"{k} {v:g}" for k, v in tr["loss"].items() if k != "type") + ".", ""]

@@ -33,6 +33,19 @@ def cmd_train(args) -> int:
             raise StateError(f"{wd} holds a training loop; continue it with --resume (or "
                              "choose another --workdir)")
         loop = TrainingLoop.open(wd, teacher=args.teacher)
+        loss, network = _loss_args(args), _network_args(args)
+        scratch = bool(getattr(args, "retrain_production", False) or network)
+        refit = bool(getattr(args, "refit_production", False) or scratch)
+        if not refit and (loss or args.refit_steps or args.refit_lr):
+            raise StateError("loss prefactors, --refit-steps and --refit-lr change a resumed "
+                             "loop only with --refit-production or --retrain-production (the "
+                             "members already trained keep theirs)")
+        if refit:
+            # prepared first, on the finished loop; a reopen below keeps it, so that more
+            # iterations end in this refit instead of a production model from scratch
+            steps = args.refit_steps or (args.production_steps if scratch else None)
+            loop.refit_production(steps=steps, start_lr=args.refit_lr, scratch=scratch,
+                                  network=network, **loss)
         if args.budget_hours is not None:
             old = loop.settings.budget_hours
             loop.state["settings"]["budget_hours"] = float(args.budget_hours)
@@ -40,19 +53,14 @@ def cmd_train(args) -> int:
             if float(args.budget_hours) > old and loop.state.get("stop_reason") == "budget":
                 # more time: continue the active learning; the production model and the
                 # card are redone at the end
-                loop.reopen_iterations()
+                loop.reopen_iterations(keep_refit=refit)
             loop.save()
-        _apply_resume_settings(loop, args)
-        loss = _loss_args(args)
-        if getattr(args, "refit_production", False):
-            loop.refit_production(steps=args.refit_steps, start_lr=args.refit_lr, **loss)
-        elif loss or args.refit_steps or args.refit_lr:
-            raise StateError("loss prefactors, --refit-steps and --refit-lr change a resumed "
-                             "loop only with --refit-production (the members already trained "
-                             "keep theirs)")
+        _apply_resume_settings(loop, args, keep_refit=refit)
     else:
-        if getattr(args, "refit_production", False):
-            raise StateError(f"--refit-production: no training loop in {wd}")
+        if getattr(args, "refit_production", False) or getattr(args, "retrain_production",
+                                                                 False):
+            raise StateError(f"--refit-production/--retrain-production: no training loop "
+                             f"in {wd}")
         if args.resume:
             raise StateError(f"--resume: no training loop in {wd}")
         import ase.io
@@ -69,7 +77,8 @@ def cmd_train(args) -> int:
                 "production_steps": args.production_steps, "jobs": args.jobs,
                 "threads": args.threads, "max_iterations": args.max_iterations,
                 "explore_supercell": getattr(args, "explore_supercell", None),
-                "output_dir": str(out), **_loss_args(args)}
+                "output_dir": str(out), **_loss_args(args), **_explore_args(args),
+                **_network_args(args)}
         if args.settings:
             over.update(json.loads(Path(args.settings).read_text()))
         settings = settings_for(material, **over)
@@ -90,15 +99,35 @@ def _loss_args(args) -> dict:
             if getattr(args, k, None) is not None}
 
 
+def _network_args(args) -> dict:
+    """``--production-neuron/--production-axis-neuron/--production-fitting`` given (a new
+    loop: the whole loop's network; a resumed one: the production model's only)."""
+    out = {}
+    for k in ("neuron", "axis_neuron", "fitting"):
+        v = getattr(args, "production_" + k, None)
+        if v is not None:
+            out[k] = v
+    return out
+
+
+def _explore_args(args) -> dict:
+    """``--explore-steps/--explore-modes/--explore-temperatures`` given, validated."""
+    from rotorlab.training.loop import check_exploration
+
+    return check_exploration(**{k: getattr(args, k, None) for k in
+                                ("explore_steps", "explore_modes", "explore_temperatures")})
+
+
 #: settings a resumed loop takes from the command line (the others fix what the loop's
 #: data and models are and cannot change part-way)
 _RESUMABLE = ("max_iterations", "production_steps", "next_steps", "jobs")
 
 
-def _apply_resume_settings(loop, args) -> None:
-    """Apply ``--max-iterations/--production-steps/--next-steps/--jobs`` and
-    ``--explore-supercell`` to a resumed loop (recorded in its notes); refuse
-    ``--members/--first-steps`` changes."""
+def _apply_resume_settings(loop, args, keep_refit: bool = False) -> None:
+    """Apply ``--max-iterations/--production-steps/--next-steps/--jobs``,
+    ``--explore-supercell`` and ``--explore-steps/--explore-modes/--explore-temperatures``
+    to a resumed loop (recorded in its notes); refuse ``--members/--first-steps`` changes.
+    A reopen (more ``--max-iterations``) keeps a prepared refit when ``keep_refit``."""
     import time
 
     from rotorlab.training.loop import StateError
@@ -126,12 +155,20 @@ def _apply_resume_settings(loop, args) -> None:
             changed.append(f"explore_supercell {list(old)} -> {sc}")
             loop.settings.explore_supercell = sc
             loop.state["settings"]["explore_supercell"] = sc
+    for name, val in _explore_args(args).items():   # steer later explorations only
+        if val != getattr(loop.settings, name):
+            changed.append(f"{name} {getattr(loop.settings, name)} -> {val}")
+            setattr(loop.settings, name, val)
+            loop.state["settings"][name] = val
     if changed:
         loop.state.setdefault("notes", []).append(
             time.strftime("%Y-%m-%d %H:%M") + " resumed with " + ", ".join(changed))
         if loop.state.get("stop_reason") == "max_iterations" and any(
                 c.startswith("max_iterations ") for c in changed):
-            loop.reopen_iterations()
+            if keep_refit:
+                loop.reopen_iterations(keep_refit=True)
+            else:
+                loop.reopen_iterations()
         loop.save()
 
 
@@ -281,6 +318,16 @@ def add_parsers(sub) -> None:
                    metavar=("NX", "NY", "NZ"),
                    help="cell the exploration MD runs in (supercell of the structure); may "
                         "change when a loop is resumed, e.g. to explore a larger cell")
+    t.add_argument("--explore-steps", type=int, nargs="+", default=None, metavar="N",
+                   help="MD steps of each exploration run, per iteration (the last value "
+                        "repeats); may change on resume, e.g. longer runs that reach the "
+                        "configurations a model fails in after a few ps")
+    t.add_argument("--explore-modes", nargs="+", default=None, metavar="MODE",
+                   help="constraint modes explored (default UC RC RTC RTVC); may change on "
+                        "resume")
+    t.add_argument("--explore-temperatures", type=float, nargs="+", default=None,
+                   metavar="T", help="exploration temperatures [K] (default: the lowest and "
+                                     "highest study temperature); may change on resume")
     t.add_argument("--jobs", type=int, default=None,
                    help="ensemble members trained concurrently (one process each)")
     t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")
@@ -293,10 +340,24 @@ def add_parsers(sub) -> None:
                    help="with --resume: train the finished production model further from "
                         "itself (e.g. with a larger --limit-pref-e), pin its energies, "
                         "recompress it and rewrite the card; the old model is kept")
+    t.add_argument("--retrain-production", action="store_true",
+                   help="with --resume: train a new production model from scratch on all "
+                        "data (--production-steps; with --production-fitting ... another "
+                        "network than the ensemble's), pin, compress, rewrite the card; "
+                        "the old model is kept")
+    t.add_argument("--production-neuron", type=int, nargs="+", default=None, metavar="W",
+                   help="embedding widths (a new loop: every model; with --resume: the "
+                        "production model only, implies --retrain-production)")
+    t.add_argument("--production-axis-neuron", type=int, default=None, metavar="N",
+                   help="embedding axis neurons (as --production-neuron)")
+    t.add_argument("--production-fitting", type=int, nargs="+", default=None, metavar="W",
+                   help="fitting-net widths, e.g. 240 240 240 (as --production-neuron)")
     t.add_argument("--refit-steps", type=int, default=None,
-                   help="steps of the refit (default: the loop's next_steps, >= 1000)")
+                   help="steps of the refit (default: the loop's next_steps, >= 1000; "
+                        "--retrain-production: --production-steps or production_steps)")
     t.add_argument("--refit-lr", type=float, default=None,
-                   help="start learning rate of the refit (default: next_start_lr)")
+                   help="start learning rate of the refit (default: next_start_lr; "
+                        "--retrain-production: start_lr)")
     t.set_defaults(func=cmd_train)
     c = sub.add_parser("train-check", help="re-measure a trained model's physical checks "
                                            "(long UC run, student vs teacher MD) into its card")

@@ -49,6 +49,10 @@ FINAL_STEPS = ("production", "card")
 #: the DeePMD loss prefactors (Settings fields; a refit may override them)
 LOSS_KEYS = ("start_pref_e", "limit_pref_e", "start_pref_f", "limit_pref_f", "start_pref_v",
              "limit_pref_v")
+#: the network sizes a production model may change (``refit_production(network=...)``)
+NETWORK_KEYS = ("neuron", "axis_neuron", "fitting")
+#: exploration settings a resumed loop may change (they only steer later explorations)
+EXPLORE_KEYS = ("explore_steps", "explore_modes", "explore_temperatures")
 STATE_VERSION = 1
 
 
@@ -443,23 +447,59 @@ class TrainingLoop:
             self.save()
         return self.state
 
-    def reopen_iterations(self) -> None:
+    def reopen_iterations(self, keep_refit: bool = False) -> None:
         """Forget a ``budget`` or ``max_iterations`` stop (and the final steps) so that
-        :meth:`run` continues the active learning, e.g. with a larger budget."""
+        :meth:`run` continues the active learning, e.g. with a larger budget.
+
+        Parameters
+        ----------
+        keep_refit : bool
+            Keep a refit prepared by :meth:`refit_production` (called first): after the new
+            iterations the production step continues that refit's model (or trains its
+            network from scratch) on all data, new iterations included. Default: drop it,
+            so a new production model is trained from scratch with the loop's settings.
+        """
         if self.state.get("stop_reason") not in ("budget", "max_iterations"):
             raise StateError(f"the loop stopped because {self.state.get('stop_reason')!r}; "
                              "only a budget or max_iterations stop can be reopened")
         self.state["stop_reason"] = None
         self.state.pop("stopped_at_iteration", None)
-        self.state.pop("refit", None)   # a new production model is trained from scratch
+        if keep_refit and self.state.get("refit"):
+            self.state["refit"]["after_reopen"] = True
+        else:
+            self.state.pop("refit", None)   # a new production model is trained from scratch
         if "production" in self.state["completed"] or (self.workdir / "production").exists():
             self._retire_production()
         self.state["completed"] = [k for k in self.state["completed"] if k not in FINAL_STEPS]
         self.save()
         self.log("reopened: active learning continues")
 
+    def set_exploration(self, **values) -> list:
+        """Change how later iterations explore (:data:`EXPLORE_KEYS`: ``explore_steps``,
+        ``explore_modes``, ``explore_temperatures``), e.g. longer runs once short ones stop
+        finding candidates. Finished explorations keep what they ran (their statistics
+        record steps, modes and temperatures); the change is noted in the state.
+
+        Returns
+        -------
+        list of str
+            The changes made (empty if none).
+        """
+        changed = []
+        for k, v in check_exploration(**values).items():
+            old = getattr(self.settings, k)
+            if old != v:
+                changed.append(f"{k} {old} -> {v}")
+                setattr(self.settings, k, v)
+                self.state["settings"][k] = v
+        if changed:
+            self.state.setdefault("notes", []).append(
+                time.strftime("%Y-%m-%d %H:%M") + " exploration changed: " + ", ".join(changed))
+            self.save()
+        return changed
+
     def refit_production(self, steps: int | None = None, start_lr: float | None = None,
-                         **loss) -> dict:
+                         scratch: bool = False, network: dict | None = None, **loss) -> dict:
         """Prepare a refit of the production model: the next :meth:`run` trains it further
         from the current production model (``dp train --init-frz-model``) on all data for
         ``steps`` steps with other loss prefactors (e.g. a larger energy weight), pins the
@@ -472,7 +512,16 @@ class TrainingLoop:
         steps : int, optional
             Training steps of the refit (default ``next_steps``, at least 1000).
         start_lr : float, optional
-            Default ``next_start_lr`` (a continuation, like the later ensemble members).
+            Default ``next_start_lr`` (a continuation, like the later ensemble members);
+            ``start_lr`` with ``scratch``.
+        scratch : bool
+            Train a new production model from scratch instead of continuing the current
+            one (default ``steps``: ``production_steps``). The current model is still
+            kept in ``refit-base/`` when there is one.
+        network : dict, optional
+            Another network for the production model (implies ``scratch``: a frozen
+            model's architecture cannot change): any of :data:`NETWORK_KEYS`
+            (``neuron``, ``axis_neuron``, ``fitting``); the ensemble keeps its own.
         **loss
             Any of :data:`LOSS_KEYS` (default: the loop's settings).
 
@@ -498,6 +547,10 @@ class TrainingLoop:
         for k, v in loss.items():
             if v is None or not np.isfinite(float(v)) or float(v) < 0:
                 raise StateError(f"{k} must be a number >= 0, got {v!r}")
+        net = _check_network(network)
+        scratch = bool(scratch or net)
+        if steps is not None and int(steps) < 1:
+            raise StateError(f"refit steps must be >= 1, got {steps}")
         prod = self.state.get("production") or {}
         base = None
         if "production" in self.state["completed"] and prod.get("model") and \
@@ -507,36 +560,47 @@ class TrainingLoop:
             out = output_dir(self.state, self.workdir)
             if out is not None and (Path(out) / "model.pb").is_file():
                 base = Path(out) / "model.pb"
-        if base is None:
+        if base is None and not scratch:
             raise StateError(f"{self.workdir}: no production model to refit (neither "
                              "production/ nor the output directory's model.pb)")
-        keep = self.workdir / "refit-base"
-        keep.mkdir(exist_ok=True)
-        k, dst = 1, keep / "model.pb"
-        while dst.exists():
-            k += 1
-            dst = keep / f"model-{k}.pb"
-        shutil.copy2(base, dst)
+        dst = None
+        if base is not None:   # kept in any case: nothing is overwritten
+            keep = self.workdir / "refit-base"
+            keep.mkdir(exist_ok=True)
+            k, dst = 1, keep / "model.pb"
+            while dst.exists():
+                k += 1
+                dst = keep / f"model-{k}.pb"
+            shutil.copy2(base, dst)
         last = prod.get("last_iteration")
         if "production" in self.state["completed"] or (self.workdir / "production").exists():
             self._retire_production()
         self.state["completed"] = [c for c in self.state["completed"] if c not in FINAL_STEPS]
         s = self.settings
-        rec = {"init_model": str(dst.relative_to(self.workdir)), "from": str(base),
-               "steps": int(steps) if steps else max(int(s.next_steps), 1000),
-               "start_lr": float(start_lr) if start_lr else float(s.next_start_lr),
+        if scratch:
+            n_steps = int(steps) if steps else int(s.production_steps)
+            lr = float(start_lr) if start_lr else float(s.start_lr)
+        else:
+            n_steps = int(steps) if steps else max(int(s.next_steps), 1000)
+            lr = float(start_lr) if start_lr else float(s.next_start_lr)
+        rec = {"init_model": None if scratch else str(dst.relative_to(self.workdir)),
+               "kept_model": None if dst is None else str(dst.relative_to(self.workdir)),
+               "from": None if base is None else str(base), "scratch": scratch,
+               "network": {k: net.get(k, getattr(s, k)) for k in NETWORK_KEYS},
+               "steps": n_steps, "start_lr": lr,
                "loss": {k: float(loss.get(k, getattr(s, k))) for k in LOSS_KEYS},
                "last_iteration": last,
                "requested": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        if rec["steps"] < 1:
-            raise StateError(f"refit steps must be >= 1, got {steps}")
         self.state["refit"] = rec
+        what = ("a new production model from scratch (network " + ", ".join(
+            f"{k} {v}" for k, v in rec["network"].items()) + ")") if scratch else \
+            f"a refit of the production model from {base.name}"
         self.state.setdefault("notes", []).append(
-            time.strftime("%Y-%m-%d %H:%M") + f" refit of the production model from "
-            f"{base.name}: {rec['steps']} steps, loss " +
+            time.strftime("%Y-%m-%d %H:%M") + f" {what}: {rec['steps']} steps, loss " +
             ", ".join(f"{k} {v:g}" for k, v in rec["loss"].items()))
         self.save()
-        self.log(f"refit prepared: {rec['steps']} steps from {rec['init_model']}")
+        self.log(f"refit prepared: {rec['steps']} steps "
+                 + ("from scratch" if scratch else f"from {rec['init_model']}"))
         return rec
 
     def _retire_production(self) -> None:
@@ -596,7 +660,10 @@ class TrainingLoop:
         t = {k[len(prev):]: v for k, v in tm.items() if k.startswith(prev)}
         if not t:
             return 0.0
-        ex_prev = s.explore_steps[min(it - 1, len(s.explore_steps) - 1)]
+        # the steps the previous exploration ran (recorded: the settings may have changed
+        # since, e.g. ``--explore-steps`` on resume) against the next one's
+        ex_prev = (self._iter_stats(it - 1).get("explore") or {}).get("steps") or \
+            s.explore_steps[min(it - 1, len(s.explore_steps) - 1)]
         ex_next = s.explore_steps[min(it, len(s.explore_steps) - 1)]
         train = t.get("train", 0.0)
         if it - 1 == 0:
@@ -762,17 +829,19 @@ class TrainingLoop:
                         self.state["teacher"]["id"])
         return sets
 
-    def _input(self, it, seed, steps, start_lr):
+    def _input(self, it, seed, steps, start_lr, network=None):
         from rotorlab.training import data as D
         from rotorlab.training import dp
 
         s = self.settings
+        net = {k: getattr(s, k) for k in NETWORK_KEYS} | dict(network or {})
         train_sys = [p.resolve() for st in self._train_sets(it) for p in D.systems(st)]
         test_dir = self.workdir / "data" / "test"
         valid = [p.resolve() for p in D.systems(test_dir)] if test_dir.is_dir() else None
         return dp.input_json(s.type_map, train_sys, valid, numb_steps=steps, seed=seed,
-                             rcut=s.rcut, rcut_smth=s.rcut_smth, neuron=s.neuron,
-                             axis_neuron=s.axis_neuron, fitting=s.fitting, start_lr=start_lr,
+                             rcut=s.rcut, rcut_smth=s.rcut_smth, neuron=net["neuron"],
+                             axis_neuron=net["axis_neuron"], fitting=net["fitting"],
+                             start_lr=start_lr,
                              stop_lr=s.stop_lr, **{k: getattr(s, k) for k in LOSS_KEYS})
 
     def member_models(self, it) -> list:
@@ -873,7 +942,7 @@ class TrainingLoop:
         pdir = self.workdir / "production"
         pdir.mkdir(exist_ok=True)
         refit = self.state.get("refit")
-        if refit:
+        if refit and refit.get("init_model"):
             init = self.workdir / refit["init_model"]
             if not init.is_file():
                 raise StateError(f"the refit's starting model {init} is missing")
@@ -881,6 +950,12 @@ class TrainingLoop:
             cfg = self._input(last, s.seed * 1000 + 998, steps, refit["start_lr"])
             cfg["loss"].update(refit["loss"])
             res = dp.train(cfg, pdir / "train", threads=s.threads, init_frz_model=init)
+        elif refit:   # from scratch, possibly with another network than the ensemble's
+            steps, shortened = int(refit["steps"]), False
+            cfg = self._input(last, s.seed * 1000 + 997, steps, refit["start_lr"],
+                              network=refit.get("network"))
+            cfg["loss"].update(refit["loss"])
+            res = dp.train(cfg, pdir / "train", threads=s.threads)
         else:
             budget_left = s.budget_hours * 3600.0 - self.state["elapsed_s"]
             rate = self._measured_rate()
@@ -933,6 +1008,66 @@ class TrainingLoop:
             return {"written": None}
         info = card.write_products(self, out)
         return {"written": str(out), **info}
+
+
+def _check_network(network) -> dict:
+    """Validate a production-network override (:data:`NETWORK_KEYS`); returns a clean copy."""
+    if not network:
+        return {}
+    bad = sorted(set(network) - set(NETWORK_KEYS))
+    if bad:
+        raise StateError(f"unknown network keys {bad}; known: {list(NETWORK_KEYS)}")
+    out = {}
+    for k, v in network.items():
+        if k == "axis_neuron":
+            ok = isinstance(v, (int, np.integer)) and int(v) >= 1
+            val = int(v) if ok else None
+        else:
+            ok = isinstance(v, (list, tuple)) and len(v) >= 1 and all(
+                isinstance(x, (int, np.integer)) and int(x) >= 1 for x in v)
+            val = [int(x) for x in v] if ok else None
+        if not ok:
+            raise StateError(f"network {k} must be "
+                             + ("a positive integer" if k == "axis_neuron" else
+                                "a list of positive integers (layer widths)") + f", got {v!r}")
+        out[k] = val
+    if "neuron" in out and "axis_neuron" in out and out["axis_neuron"] > out["neuron"][-1]:
+        raise StateError(f"axis_neuron {out['axis_neuron']} exceeds the embedding's last "
+                         f"width {out['neuron'][-1]}")
+    return out
+
+
+def check_exploration(**values) -> dict:
+    """Validate exploration settings (:data:`EXPLORE_KEYS`); returns the clean values
+    (``None`` values are left out)."""
+    from rotorlab.md.constraints import MODES
+
+    bad = sorted(set(values) - set(EXPLORE_KEYS))
+    if bad:
+        raise StateError(f"unknown exploration settings {bad}; known: {list(EXPLORE_KEYS)}")
+    out = {}
+    for k, v in values.items():
+        if v is None:
+            continue
+        v = list(v)
+        if not v:
+            raise StateError(f"{k} must not be empty")
+        if k == "explore_steps":
+            if not all(float(x) == int(x) and int(x) >= 1 for x in v):
+                raise StateError(f"explore_steps must be positive integers, got {v}")
+            v = [int(x) for x in v]
+        elif k == "explore_modes":
+            unknown = [m for m in v if str(m).upper() not in MODES]
+            if unknown:
+                raise StateError(f"unknown constraint modes {unknown}; choose from "
+                                 f"{', '.join(MODES)}")
+            v = [str(m).upper() for m in v]
+        else:
+            if not all(np.isfinite(float(x)) and float(x) > 0 for x in v):
+                raise StateError(f"explore_temperatures must be positive [K], got {v}")
+            v = [float(x) for x in v]
+        out[k] = v
+    return out
 
 
 def _sel_of(model, directory=None):
