@@ -609,6 +609,86 @@ def test_more_iterations_end_in_a_prepared_refit_and_a_retrain_gets_its_network(
     assert (path / rec["kept_model"]).read_text() == before  # the old model is kept
 
 
+def test_added_frames_are_labelled_next_iteration_keep_own_labels_and_survive_a_clone(
+        tmp_path, cell, ref_teacher, monkeypatch):
+    """add_frames: a finished loop gets one more iteration whose configurations include the
+    frames; frames labelled by the loop's own teacher keep their labels, others (another
+    teacher, none) are labelled; none becomes held-out data; a clone restores them."""
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from ase import Atoms
+
+    from rotorlab.training import data as D
+    from rotorlab.training.loop import StateError, TrainingLoop
+    from rotorlab.training.snapshot import snapshot
+
+    path = tmp_path / "w"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher, max_iterations=1), fraction=[0.1])
+    assert loop.run()["stop_reason"] == "max_iterations"
+    with pytest.raises(StateError, match="no frames"):
+        loop.add_frames([])
+    na = cell.copy()
+    na.symbols[0] = "Na"
+    with pytest.raises(StateError, match=r"elements \['Na'\] are not in"):
+        loop.add_frames([na])
+    with pytest.raises(StateError, match="periodic cell"):
+        loop.add_frames([Atoms("Li2", positions=[[0, 0, 0], [2, 0, 0]])])
+    assert "added_frames" not in loop.state  # refused: nothing queued
+    raw = C.rattled(cell, 4, 0.03, rng=3)
+    raw[0].info["split"] = "test"              # must not become held-out data
+    own = [ref_teacher.label(a) for a in C.rattled(cell, 2, 0.03, rng=4)]
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    doubled = []
+    for a in own:   # labels the teacher would not give: kept, so they must come back
+        f2 = 2.0 * a.get_forces()
+        a.calc = SinglePointCalculator(a, energy=a.get_potential_energy(), forces=f2,
+                                       stress=a.get_stress())
+        doubled.append(f2)
+    other = ref_teacher.label(C.rattled(cell, 1, 0.03, rng=5)[0])
+    other.info["teacher"] = "7net-0"           # another teacher's labels: relabelled
+    res = loop.add_frames(raw + own + [other], source="user-md")
+    assert res == {"iteration": 1, "n_frames": 7, "n_labelled": 2,
+                   "file": "added/iter.001.extxyz"}
+    assert loop.state["stop_reason"] is None and loop.settings.max_iterations == 2
+    assert "7 frames added for iteration 1" in loop.state["notes"][-1]
+    # a clone (state + snapshot only) gets the queued frames back
+    snapshot(path)
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    shutil.copy2(path / "state.json", clone / "state.json")
+    shutil.copytree(path / "snapshot", clone / "snapshot")
+    again = TrainingLoop.open(clone, teacher_obj=ref_teacher)
+    assert len(again._added(1)) == 7
+    # the next iteration runs the real configs and label steps (the same object: reopening
+    # would redo the fake iteration 0, whose data the fakes never wrote)
+    del loop.step_configs, loop.step_label, loop.step_production
+    _patch_dp_calls(monkeypatch)
+    n_calls = []
+    real = ref_teacher.label
+    monkeypatch.setattr(ref_teacher, "label", lambda a: (n_calls.append(1), real(a))[1])
+    state = loop.run()
+    assert state["stop_reason"] == "max_iterations"
+    it1 = state["iterations"][1]
+    assert it1["configs"]["sources"] == {"explore": 0, "added": 7, "added_with_labels": 2}
+    assert it1["label"]["n_train"] == 7 and "n_test" not in it1["label"]
+    assert len(n_calls) == 5   # 4 unlabelled + 1 of another teacher
+    arr = next(iter(D.load_arrays(path / "data" / "iter.001").values()))
+    for f2 in doubled:
+        assert any(np.allclose(f, f2, atol=1e-6) for f in arr["force"])
+    assert not (path / "data" / "test").exists()
+    assert D.read_meta(path / "data" / "iter.001")["sources"].get("user-md") == 7
+    # frames cannot join an iteration that is part-way
+    part = _new_loop(tmp_path / "part", cell, ref_teacher)
+    part._mark(0, "configs", 1.0, {})
+    with pytest.raises(StateError, match="iteration 0 is part-way"):
+        part.add_frames(raw[:1])
+    # once labelled, the snapshot no longer carries the queued file
+    snapshot(path)
+    assert not list((path / "snapshot").glob("added-iter.*"))
+    assert (path / "snapshot" / "data-iter.001.tar.xz").is_file()
+
+
 def test_exploration_settings_are_validated_and_change_later_explorations(tmp_path, cell,
                                                                           ref_teacher):
     from rotorlab.training.loop import StateError, check_exploration
@@ -1074,6 +1154,11 @@ def test_cli_parser_and_resume_errors(tmp_path):
     assert args.budget_hours == 1.5 and args.resume
     with pytest.raises(StateError, match="no training loop"):
         args.func(args)
+    args = p.parse_args(["train", "Li3PS4", "--workdir", str(tmp_path / "w2"), "--add-frames",
+                         str(tmp_path / "x.extxyz")])
+    with pytest.raises(StateError, match="give --resume"):
+        args.func(args)
+    assert not (tmp_path / "w2").exists()
 
 
 def test_resume_applies_loop_settings_and_refuses_ensemble_changes():

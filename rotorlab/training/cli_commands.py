@@ -56,6 +56,24 @@ def cmd_train(args) -> int:
                 loop.reopen_iterations(keep_refit=refit)
             loop.save()
         _apply_resume_settings(loop, args, keep_refit=refit)
+        if getattr(args, "add_frames", None):
+            import ase.io
+
+            frames = []
+            for f in args.add_frames:
+                if not Path(f).is_file():
+                    raise StateError(f"--add-frames: no such file {f}")
+                try:
+                    got = ase.io.read(f, index=":")
+                except Exception as exc:
+                    raise StateError(f"--add-frames: cannot read {f}: {exc}") from None
+                for a in got:
+                    a.info.setdefault("added_from", Path(f).name)
+                frames += got
+            res = loop.add_frames(frames, keep_refit=refit)
+            print(f"rotorlab train {material}: {res['n_frames']} frames queued for iteration "
+                  f"{res['iteration']} ({res['n_labelled']} keep the labels of "
+                  f"{loop.state['teacher']['id']})")
     else:
         if getattr(args, "refit_production", False) or getattr(args, "retrain_production",
                                                                  False):
@@ -63,6 +81,8 @@ def cmd_train(args) -> int:
                              f"in {wd}")
         if args.resume:
             raise StateError(f"--resume: no training loop in {wd}")
+        if getattr(args, "add_frames", None):
+            raise StateError("--add-frames adds to an existing loop: give --resume")
         import ase.io
 
         if args.structure:
@@ -328,6 +348,11 @@ def add_parsers(sub) -> None:
     t.add_argument("--explore-temperatures", type=float, nargs="+", default=None,
                    metavar="T", help="exploration temperatures [K] (default: the lowest and "
                                      "highest study temperature); may change on resume")
+    t.add_argument("--add-frames", nargs="+", default=None, metavar="FILE",
+                   help="with --resume: configurations of your own (any ASE-readable file, "
+                        "every frame) for the next iteration, labelled by the loop's teacher "
+                        "(frames labelled by this teacher keep their labels); a finished "
+                        "loop runs one more iteration")
     t.add_argument("--jobs", type=int, default=None,
                    help="ensemble members trained concurrently (one process each)")
     t.add_argument("--threads", type=int, default=1, help="threads per process (default 1)")

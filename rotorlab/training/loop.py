@@ -417,7 +417,8 @@ class TrainingLoop:
                 if it >= limit:
                     self._stop("max_iterations", it)
                     break
-                if not self.done(it, "configs") and it > 0 and self._over_budget(it):
+                if not self.done(it, "configs") and it > 0 and self._over_budget(it) and \
+                        str(it) not in (self.state.get("added_frames") or {}):
                     self._stop("budget", it)
                     break
                 for step in STEPS:
@@ -447,7 +448,7 @@ class TrainingLoop:
             self.save()
         return self.state
 
-    def reopen_iterations(self, keep_refit: bool = False) -> None:
+    def reopen_iterations(self, keep_refit: bool = False, _any_stop: bool = False) -> None:
         """Forget a ``budget`` or ``max_iterations`` stop (and the final steps) so that
         :meth:`run` continues the active learning, e.g. with a larger budget.
 
@@ -459,7 +460,8 @@ class TrainingLoop:
             network from scratch) on all data, new iterations included. Default: drop it,
             so a new production model is trained from scratch with the loop's settings.
         """
-        if self.state.get("stop_reason") not in ("budget", "max_iterations"):
+        if self.state.get("stop_reason") not in ("budget", "max_iterations") and not (
+                _any_stop and self.state.get("stop_reason")):
             raise StateError(f"the loop stopped because {self.state.get('stop_reason')!r}; "
                              "only a budget or max_iterations stop can be reopened")
         self.state["stop_reason"] = None
@@ -473,6 +475,106 @@ class TrainingLoop:
         self.state["completed"] = [k for k in self.state["completed"] if k not in FINAL_STEPS]
         self.save()
         self.log("reopened: active learning continues")
+
+    def next_iteration(self) -> int:
+        """The iteration the next :meth:`run` starts (the first without a ``configs`` step)."""
+        done = [int(k.split("/")[0][5:]) for k in self.state["completed"]
+                if k.startswith("iter.") and k.endswith("/configs")]
+        return max(done) + 1 if done else 0
+
+    def add_frames(self, frames, keep_refit: bool = False, source: str = "added") -> dict:
+        """Queue configurations of your own (e.g. MD frames of a larger cell or a user's
+        trajectory) for the next iteration: they join its configurations, are labelled by
+        the loop's teacher (frames already labelled by this same teacher, ``info["teacher"]``
+        equal to its id, keep their labels) and train the members and the production model
+        from then on. A finished loop is reopened for one more iteration (its production
+        model and card are redone; with ``keep_refit`` a prepared :meth:`refit_production`
+        is kept). Nothing is overwritten: frames queued twice for one iteration are appended.
+
+        Parameters
+        ----------
+        frames : sequence of ase.Atoms
+            Periodic configurations of the loop's elements (any cell size).
+        keep_refit : bool
+            See :meth:`reopen_iterations`.
+        source : str
+            Label of these frames in the data statistics (``info["source"]``).
+
+        Returns
+        -------
+        dict
+            ``iteration``, ``n_frames`` queued now, ``n_labelled`` kept with their labels,
+            ``file`` (in the work directory).
+
+        Raises
+        ------
+        StateError
+            No frames, an element outside the type map, a frame without a periodic cell, or
+            the loop still running its iterations part-way (add between iterations).
+        """
+        frames = list(frames)
+        if not frames:
+            raise StateError("add_frames: no frames given")
+        tmap = set(self.settings.type_map)
+        tid = self.state["teacher"]["id"]
+        clean, n_lab = [], 0
+        for k, a in enumerate(frames):
+            bad = sorted(set(a.get_chemical_symbols()) - tmap)
+            if bad:
+                raise StateError(f"frame {k}: elements {bad} are not in the loop's type map "
+                                 f"{self.settings.type_map}")
+            if not all(a.pbc) or abs(a.cell.volume) < 1e-6:
+                raise StateError(f"frame {k}: a periodic cell is needed (pbc {list(a.pbc)}, "
+                                 f"volume {abs(a.cell.volume):.3g} Å^3)")
+            b = a.copy()
+            b.info = {key: v for key, v in a.info.items()
+                      if key not in ("split", "teacher", "fallback")}  # never held-out data
+            b.info["source"] = str(source)
+            labelled = False
+            if a.calc is not None and a.info.get("teacher") == tid:
+                try:
+                    from ase.calculators.singlepoint import SinglePointCalculator
+
+                    res = {"energy": a.get_potential_energy(), "forces": a.get_forces()}
+                    try:
+                        res["stress"] = a.get_stress()
+                    except Exception:
+                        pass
+                    b.calc = SinglePointCalculator(b, **res)
+                    b.info["teacher"] = tid
+                    labelled = True
+                except Exception:
+                    labelled = False
+            n_lab += labelled
+            clean.append(b)
+        it = self.next_iteration()
+        running = any(self.done(it - 1, st) for st in STEPS) and not all(
+            self.done(it - 1, st) for st in STEPS) if it > 0 else False
+        if running:
+            raise StateError(f"iteration {it - 1} is part-way: finish it (--resume) before "
+                             "adding frames")
+        adir = self.workdir / "added"
+        f = adir / f"iter.{it:03d}.extxyz"
+        old = read_frames(f)
+        write_frames(f, old + clean)
+        rec = self.state.setdefault("added_frames", {}).setdefault(
+            str(it), {"file": str(f.relative_to(self.workdir)), "n_frames": 0, "n_labelled": 0,
+                      "sources": {}})
+        rec["n_frames"] += len(clean)
+        rec["n_labelled"] += int(n_lab)
+        rec["sources"][str(source)] = rec["sources"].get(str(source), 0) + len(clean)
+        if self.state.get("stop_reason"):
+            self.reopen_iterations(keep_refit=keep_refit, _any_stop=True)
+        if self.settings.max_iterations <= it:
+            self.settings.max_iterations = it + 1
+            self.state["settings"]["max_iterations"] = it + 1
+        self.state.setdefault("notes", []).append(
+            time.strftime("%Y-%m-%d %H:%M") + f" {len(clean)} frames added for iteration {it} "
+            f"({n_lab} with labels of {tid}, source {source!r})")
+        self.save()
+        self.log(f"added {len(clean)} frames for iteration {it}")
+        return {"iteration": it, "n_frames": len(clean), "n_labelled": int(n_lab),
+                "file": str(f.relative_to(self.workdir))}
 
     def set_exploration(self, **values) -> list:
         """Change how later iterations explore (:data:`EXPLORE_KEYS`: ``explore_steps``,
@@ -692,8 +794,16 @@ class TrainingLoop:
         d.mkdir(parents=True, exist_ok=True)  # teacher-MD runs finished before a kill are kept
         if it > 0:
             cands = read_frames(self.iter_dir(it - 1) / "explore" / "candidates.extxyz")
-            write_frames(d / "pending.extxyz", cands)
-            return {"n_configs": len(cands), "sources": {"explore": len(cands)}}
+            added = self._added(it)
+            pre = [a for a in added if a.info.get("teacher") == self.state["teacher"]["id"]]
+            todo = [a for a in added if a.info.get("teacher") != self.state["teacher"]["id"]]
+            write_frames(d / "pending.extxyz", cands + todo)
+            if pre:   # read by the label step as already labelled (like teacher MD frames)
+                write_frames(d / "md-added.extxyz", pre)
+            srcs = {"explore": len(cands)}
+            if added:
+                srcs.update(added=len(added), added_with_labels=len(pre))
+            return {"n_configs": len(cands) + len(added), "sources": srcs}
         rng = np.random.default_rng(s.seed)
         cells = self._base_cells()
         t = self.teacher
@@ -818,6 +928,16 @@ class TrainingLoop:
                                               "cell size not trained on"})
             info.update(n_test=meta["n_frames"])
         return info
+
+    def _added(self, it) -> list:
+        """The frames :meth:`add_frames` queued for iteration ``it`` (may be empty)."""
+        rec = (self.state.get("added_frames") or {}).get(str(it))
+        if not rec:
+            return []
+        f = self.workdir / rec["file"]
+        if not f.is_file():
+            raise StateError(f"the frames added for iteration {it} ({f}) are missing")
+        return read_frames(f)
 
     def _train_sets(self, upto):
         from rotorlab.training import data as D

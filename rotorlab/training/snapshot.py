@@ -7,6 +7,8 @@
 * ``members/member.K.pb`` (+ ``members.json``) — the latest trained ensemble (dropped
   once the finished products in the output directory hold it);
 * ``candidates-iter.NNN.extxyz`` — the latest exploration's candidates (not yet labelled);
+* ``added-iter.NNN.extxyz`` — frames queued by ``TrainingLoop.add_frames`` for an iteration
+  not yet labelled;
 * ``production/model.pb`` — the production model, once trained (likewise);
 
 and prints the paths to ``git add`` with their sizes. Everything else in the work
@@ -86,6 +88,13 @@ def snapshot(workdir) -> dict:
                              mdir / f"member.{k}.pb")
                 k += 1
             (mdir / "members.json").write_text(json.dumps({"iteration": last, "members": k}) + "\n")
+    labelled = set(_iters_done(state, "label"))
+    for p in snap.glob("added-iter.*.extxyz"):
+        p.unlink()  # made by an earlier snapshot; rewritten below while still needed
+    for it, rec in sorted((state.get("added_frames") or {}).items()):
+        src = wd / rec["file"]
+        if int(it) not in labelled and src.is_file():   # once labelled, data-iter holds them
+            shutil.copy2(src, snap / f"added-iter.{int(it):03d}.extxyz")
     explored = _iters_done(state, "explore")
     for p in snap.glob("candidates-iter.*.extxyz"):
         p.unlink()
@@ -213,6 +222,14 @@ def restore(workdir) -> list:
     for c in snap.glob("candidates-iter.*.extxyz"):
         it = int(c.name.split(".")[1])
         dst = wd / f"iter.{it:03d}" / "explore" / "candidates.extxyz"
+        if not dst.is_file():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(c, dst)
+            did.append(str(dst.relative_to(wd)))
+    for c in snap.glob("added-iter.*.extxyz"):
+        it = int(c.name.split(".")[1])
+        rec = (state.get("added_frames") or {}).get(str(it))
+        dst = wd / (rec["file"] if rec else f"added/iter.{it:03d}.extxyz")
         if not dst.is_file():
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(c, dst)
