@@ -689,6 +689,60 @@ def test_added_frames_are_labelled_next_iteration_keep_own_labels_and_survive_a_
     assert (path / "snapshot" / "data-iter.001.tar.xz").is_file()
 
 
+def test_max_neighbours_counts_each_type_in_a_periodic_lattice(tmp_path):
+    """Simple cubic, a = 2 Å, 27 sites, one P: within 2.1 Å every site has 6 neighbours,
+    within 2.9 Å 18 (6 + 12 at 2.83 Å); at most one of them is the P."""
+    pytest.importorskip("dpdata", reason="dpdata is needed to write DeePMD data sets")
+    from ase.build import bulk
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from rotorlab.training import data as D
+
+    a = bulk("Li", "sc", a=2.0).repeat((3, 3, 3))
+    a.symbols[0] = "P"
+    a.calc = SinglePointCalculator(a, energy=0.0, forces=np.zeros((27, 3)), stress=np.zeros(6))
+    a.info["source"] = "lattice"
+    D.write_set([a], tmp_path / "set", ["Li", "P", "S"], {"id": "test"})
+    assert D.max_neighbours([tmp_path / "set"], 2.1) == [6, 1, 0]
+    assert D.max_neighbours([tmp_path / "set"], 2.9) == [18, 1, 0]
+    assert D.max_neighbours([], 2.9) == []
+
+
+def test_a_refit_keeps_the_models_sel_when_new_data_fit_and_refuses_when_not(
+        tmp_path, cell, ref_teacher, monkeypatch):
+    monkeypatch.setenv("ROTORLAB_TRAIN_QUIET", "1")
+    from rotorlab.training import data as D
+    from rotorlab.training import dp
+    from rotorlab.training.loop import StateError
+
+    _patch_dp_calls(monkeypatch)
+    path = tmp_path / "w"
+    loop = _FakeLoop.install(_new_loop(path, cell, ref_teacher, max_iterations=1), fraction=[0.1])
+    del loop.step_production
+    loop.run()
+    monkeypatch.setattr(dp, "frozen_sel", lambda m: [12, 40, 40])
+    for need, ok in (([12, 40, 36], True), ([11, 41, 36], False)):
+        loop = _FakeLoop.install(_open(path, ref_teacher), fraction=[0.1])
+        del loop.step_production
+        loop.refit_production(steps=50)
+        loop.state["refit"]["last_iteration"] = -1  # every data set counts as new
+        (path / "data" / "iter.000").mkdir(parents=True, exist_ok=True)
+        (path / "data" / "iter.000" / D.META).write_text(json.dumps(
+            {"teacher": {"id": loop.state["teacher"]["id"]}, "type_map": ["Li", "P", "S"]}))
+        monkeypatch.setattr(D, "max_neighbours", lambda sets, rcut, need=need: need)
+        if not ok:
+            with pytest.raises(StateError, match=r"need \[11, 41, 36\] neighbours.*sel "
+                                                 r"\[12, 40, 40\].*--retrain-production"):
+                loop.run()
+            assert "production" not in loop.state["completed"]
+            loop.state["stop_reason"] = "max_iterations"
+            loop.save()
+            continue
+        loop.run()
+        cfg = json.loads((path / "production" / "train" / "input.json").read_text())
+        assert cfg["model"]["descriptor"]["sel"] == [12, 40, 40]
+
+
 def test_exploration_settings_are_validated_and_change_later_explorations(tmp_path, cell,
                                                                           ref_teacher):
     from rotorlab.training.loop import StateError, check_exploration

@@ -142,6 +142,44 @@ def systems(directory) -> list:
     return sorted(p.parent for p in d.rglob("type.raw"))
 
 
+def max_neighbours(directories, rcut: float) -> list:
+    """The largest number of neighbours of each type within ``rcut`` of any atom, over every
+    frame of the data sets (periodic images included) — what DeePMD-kit's automatic ``sel``
+    is computed from (``sel = ceil4(1.1 × max)``).
+
+    Parameters
+    ----------
+    directories : sequence of path
+        Data sets (:func:`write_set` output).
+    rcut : float
+        [Å].
+
+    Returns
+    -------
+    list of int
+        One count per type of the data sets' type map.
+    """
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    best, tmap = None, None
+    for d in directories:
+        for arr in load_arrays(d).values():
+            if tmap is None:
+                tmap = arr["type_map"]
+                best = np.zeros(len(tmap), dtype=int)
+            elif arr["type_map"] != tmap:
+                raise ValueError(f"{d}: type map {arr['type_map']} differs from {tmap}")
+            types = arr["type"]
+            for pos, box in zip(arr["coord"], arr["box"]):
+                a = Atoms(numbers=np.ones(len(types)), positions=pos, cell=box, pbc=True)
+                i, j = neighbor_list("ij", a, float(rcut))
+                counts = np.zeros((len(types), len(tmap)), dtype=int)
+                np.add.at(counts, (i, types[j]), 1)
+                best = np.maximum(best, counts.max(axis=0))
+    return [] if best is None else [int(x) for x in best]
+
+
 def frame_count(system) -> int:
     """Frames in one DeePMD npy system."""
     return int(sum(np.load(s / "energy.npy").shape[0] for s in sorted(Path(system).glob("set.*"))))

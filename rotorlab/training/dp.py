@@ -410,6 +410,17 @@ def read_energy_bias(model) -> dict:
     return {t: float(v) for t, v in zip(tmap, vals)}
 
 
+def frozen_sel(model) -> list | None:
+    """The descriptor's neighbour-list sizes (``sel``, one per type) of a frozen model,
+    read from its graph (``descrpt_attr/sel``); None if the graph has none."""
+    from tensorflow.python.framework import tensor_util
+
+    for node in _graph_def(model).node:
+        if node.name == "descrpt_attr/sel" and node.op == "Const":
+            return [int(x) for x in tensor_util.MakeNdarray(node.attr["value"].tensor).ravel()]
+    return None
+
+
 def _graph_def(model):
     from deepmd.tf.env import tf
 

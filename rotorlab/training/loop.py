@@ -640,9 +640,10 @@ class TrainingLoop:
         """
         from rotorlab.training.snapshot import output_dir
 
-        if not self.state.get("stop_reason"):
+        if not self.state.get("stop_reason") and not (scratch or network):
             raise StateError("the active learning has not finished: run the loop first "
-                             "(a refit continues a finished production model)")
+                             "(a refit continues a finished production model; a retrain "
+                             "from scratch can be prepared part-way)")
         bad = sorted(set(loss) - set(LOSS_KEYS))
         if bad:
             raise StateError(f"unknown loss prefactors {bad}; known: {list(LOSS_KEYS)}")
@@ -939,6 +940,20 @@ class TrainingLoop:
             raise StateError(f"the frames added for iteration {it} ({f}) are missing")
         return read_frames(f)
 
+    def _continuation_sel(self, model, new_sets) -> dict:
+        """Whether a frozen model's neighbour list (``sel``) holds every neighbour of the data
+        sets added since it was trained (its own data fit by construction). If so, training
+        it further with that ``sel`` given explicitly loses nothing, where DeePMD-kit's
+        automatic ``sel`` (10 % margin, rounded up to 4) could ask for more and refuse."""
+        from rotorlab.training import data as D
+        from rotorlab.training import dp
+
+        sel = dp.frozen_sel(model)
+        sets = [p for p in new_sets if (Path(p) / D.META).is_file()]
+        need = D.max_neighbours(sets, self.settings.rcut) if sets else []
+        fits = bool(sel) and all(n <= m for n, m in zip(need, sel))
+        return {"sel": sel, "max_neighbours": need, "fits": fits}
+
     def _train_sets(self, upto):
         from rotorlab.training import data as D
 
@@ -980,6 +995,12 @@ class TrainingLoop:
         else:
             steps, lr, inits = s.next_steps, s.next_start_lr, self.member_models(it - 1)
         cfgs = [self._input(it, s.seed * 1000 + 17 * k + it, steps, lr) for k in range(s.members)]
+        sel_note = None
+        if inits:
+            sel_note = self._continuation_sel(inits[0], [self.workdir / "data" / f"iter.{it:03d}"])
+            if sel_note["fits"]:
+                for c in cfgs:
+                    c["model"]["descriptor"]["sel"] = list(sel_note["sel"])
         dirs = [tdir / f"member.{k}" for k in range(s.members)]
         init_note = "previous members" if inits else "scratch"
         try:
@@ -1000,7 +1021,7 @@ class TrainingLoop:
             cfgs = [self._input(it, s.seed * 1000 + 17 * k + it, steps, lr) for k in range(s.members)]
             res = dp.train_members(cfgs, dirs, jobs=s.jobs, threads=s.threads, init_frz_models=None)
             init_note = f"scratch (sel grew from {old_sel} to {new_sel})"
-        return {"steps": steps, "start_lr": lr, "init": init_note,
+        return {"steps": steps, "start_lr": lr, "init": init_note, "sel_check": sel_note,
                 "members": [{k: v for k, v in r.items() if k != "model"} | {
                     "model": str(Path(r["model"]).relative_to(self.workdir))} for r in res]}
 
@@ -1069,6 +1090,19 @@ class TrainingLoop:
             steps, shortened = int(refit["steps"]), False
             cfg = self._input(last, s.seed * 1000 + 998, steps, refit["start_lr"])
             cfg["loss"].update(refit["loss"])
+            since = refit.get("last_iteration")
+            newer = [self.workdir / "data" / f"iter.{i:03d}" for i in range(
+                0 if since is None else int(since) + 1, last + 1)]
+            chk = self._continuation_sel(init, newer)
+            if chk["sel"] and not chk["fits"]:
+                raise StateError(
+                    f"the data added since the production model was trained need "
+                    f"{chk['max_neighbours']} neighbours per type within {s.rcut} Å, more than "
+                    f"its neighbour list holds (sel {chk['sel']}); a frozen model's sel cannot "
+                    "grow, so it cannot be refitted on them: train a new production model "
+                    "instead (rotorlab train MATERIAL --resume --retrain-production)")
+            if chk["fits"]:
+                cfg["model"]["descriptor"]["sel"] = list(chk["sel"])
             res = dp.train(cfg, pdir / "train", threads=s.threads, init_frz_model=init)
         elif refit:   # from scratch, possibly with another network than the ensemble's
             steps, shortened = int(refit["steps"]), False
