@@ -1027,6 +1027,8 @@ def test_pipeline_end_to_end_with_reference_labeller(tmp_path, cell, ref_teacher
         v > 0 for k, v in c2["inference_ms_per_step"].items() if k.endswith(("frozen",
                                                                              "compressed")))
     assert c2["inference_ms_per_step"]["threads_effective"] >= 0  # 0: TensorFlow's default
+    lo = c2["inference_ms_per_step"]["load_average_1min"]  # how busy the machine was
+    assert len(lo) == 2 and min(lo) >= 0 and c2["inference_ms_per_step"]["cpus"] >= 1
     assert c2["sanity"]["uc_md"]["steps"] == 100 and c2["sanity"]["vs_teacher"]["steps"] == 20
     assert c2["sanity"]["uc_md"]["temperature_K"] == 900.0
     assert c2["force_rmse_test_meV_A"] == c["force_rmse_test_meV_A"]  # nothing else changed

@@ -503,11 +503,16 @@ def inference_table(cells, frozen, compressed, threads) -> dict:
     """``{NAME_N_atoms_frozen|compressed: ms}`` for every cell, plus ``engine`` (rotorlab's
     DeePMD engine that ran them), ``threads`` (asked)
     and ``threads_effective`` (TensorFlow's intra-op pool; 0 means TensorFlow's default,
-    one thread per core, when no thread count was set before the first model loaded)."""
+    one thread per core, when no thread count was set before the first model loaded),
+    ``load_average_1min`` (before, after) and ``cpus``: timings taken on a busy machine
+    are upper bounds."""
+    import os
+
     from rotorlab.training import checks
 
     out = {}
     engines = set()
+    load0 = os.getloadavg()[0]
     for name, atoms in cells.items():
         for kind, f in (("frozen", frozen), ("compressed", compressed)):
             ms, engine = checks.inference_timing(f, atoms)
@@ -520,6 +525,10 @@ def inference_table(cells, frozen, compressed, threads) -> dict:
     from rotorlab.potentials.deepmd import thread_settings
 
     out["threads_effective"] = thread_settings()["intra"]
+    # how busy the machine was (1-minute load average before and after, and its CPUs):
+    # timings taken beside other jobs are upper bounds
+    out["load_average_1min"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
+    out["cpus"] = os.cpu_count()
     return out
 
 

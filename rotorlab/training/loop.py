@@ -1011,7 +1011,8 @@ class TrainingLoop:
             # The new configurations have more neighbours inside the cutoff than the
             # previous members' neighbour list (``sel``, fixed when a model is first
             # trained) holds, and a frozen model's sel cannot grow: train from scratch.
-            old_sel, new_sel = _sel_of(inits[0]), _sel_of(dirs[0] / "model.pb", dirs[0])
+            old_sel = _sel_of(inits[0]) or (sel_note or {}).get("sel")
+            new_sel = _sel_of(dirs[0] / "model.pb", dirs[0])
             self.log(f"iteration {it}: the data need a larger neighbour list (sel {old_sel} -> "
                      f"{new_sel}); the members are trained from scratch")
             for d in dirs:
